@@ -1,0 +1,87 @@
+"""Command-line plumbing shared by the stages: dataclass configs become argparse flags with help text."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from llmkd.errors import LlmkdError
+
+C = TypeVar("C")
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse.ArgumentParser:
+    """An argparse parser with one ``--flag-name`` per dataclass field; help from ``metadata['help']``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        if f.metadata.get("cli") is False:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        tp, _ = _unwrap_optional(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        kwargs: dict[str, Any] = {"dest": f.name, "help": f.metadata.get("help", ""), "default": default}
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif get_origin(tp) is list:
+            (inner,) = get_args(tp)
+            kwargs.update(action="append", type=inner, default=None)
+            kwargs["help"] += " (repeatable)"
+            if default:
+                kwargs["help"] += f" (default: {default})"
+        elif get_origin(tp) is Literal:
+            kwargs.update(choices=list(get_args(tp)), type=type(get_args(tp)[0]))
+        else:
+            kwargs["type"] = tp
+        if "metavar" in f.metadata:
+            kwargs["metavar"] = f.metadata["metavar"]
+        parser.add_argument(flag, **kwargs)
+    return parser
+
+
+def parse_config(
+    config_cls: type[C], argv: Sequence[str] | None, prog: str, description: str
+) -> C:
+    """Parse ``argv`` into ``config_cls`` (list flags not given keep their defaults)."""
+    parser = build_parser(config_cls, prog, description)
+    namespace = vars(parser.parse_args(argv))
+    values = {}
+    for f in dataclasses.fields(config_cls):  # type: ignore[arg-type]
+        if f.name not in namespace:
+            continue
+        value = namespace[f.name]
+        if value is None and f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        values[f.name] = value
+    return config_cls(**values)
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Run a stage's main: user errors print one line and exit 2; Ctrl-C exits 130."""
+    try:
+        code = main()
+    except LlmkdError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: everything already written is kept; rerun the same command to resume.",
+              file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

@@ -1,0 +1,97 @@
+"""PNG figures for the run directory: training curves, confusion matrices, reliability diagrams."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    """Save ``fig`` as PNG atomically (temp file + rename) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
+def training_curves(log_history: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Training loss, held-out loss and held-out accuracy against epoch (from ``Trainer.state.log_history``)."""
+    train = [(h["epoch"], h["loss"]) for h in log_history if "loss" in h and "epoch" in h]
+    evals = [h for h in log_history if "eval_loss" in h]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss", color="tab:blue")
+    if evals:
+        ax.plot([h["epoch"] for h in evals], [h["eval_loss"] for h in evals], "o-", label="held-out loss",
+                color="tab:orange")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("KD loss")
+    handles, names = ax.get_legend_handles_labels()
+    accs = [(h["epoch"], h["eval_accuracy"]) for h in evals if "eval_accuracy" in h]
+    if accs:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*accs, strict=True), "s--", label="held-out accuracy", color="tab:green")
+        ax2.set_ylabel("accuracy vs teacher")
+        ax2.set_ylim(0, 1.02)
+        more_handles, more_names = ax2.get_legend_handles_labels()
+        handles, names = handles + more_handles, names + more_names
+    if handles:
+        ax.legend(handles, names, loc="best")
+    ax.set_title("Student training")
+    return _save(fig, path)
+
+
+def confusion_matrix_plot(matrix: np.ndarray, labels: Sequence[str], path: str | Path, title: str) -> Path:
+    """Heat map of a ``(C, C)`` confusion matrix (rows gold, columns predicted) with counts in the cells."""
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 2))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(len(labels)), labels=list(labels), rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels=list(labels))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    threshold = matrix.max() / 2 if matrix.size and matrix.max() > 0 else 0
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                    color="white" if matrix[i, j] > threshold else "black")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def reliability_diagram(curves: dict[str, list[dict[str, float]]], path: str | Path) -> Path:
+    """Accuracy against confidence per bin for each model (``name -> metrics.reliability_bins`` rows)."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
+    for name, rows in curves.items():
+        used = [r for r in rows if r["count"] > 0]
+        if used:
+            ax.plot([r["confidence"] for r in used], [r["accuracy"] for r in used], "o-", label=name)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability diagram")
+    ax.legend(loc="upper left")
+    return _save(fig, path)

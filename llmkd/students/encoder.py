@@ -1,0 +1,172 @@
+"""Encoder students: build, wrap in LoRA, merge, save, load and run a sequence classifier."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import logging as hf_logging
+
+from llmkd.embedded import resolve_encoder_model
+from llmkd.errors import ConfigError, RunError
+
+CLASSIFIER_HEADS = ("pre_classifier", "classifier", "score")
+FALLBACK_LORA_TARGETS = ["query", "value"]
+
+
+def resolve_student(spec: str) -> str:
+    """``minilm`` -> the embedded MiniLM folder; any other value is a local path or hub id."""
+    return resolve_encoder_model(spec)
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load-time warnings (e.g. "newly initialized classifier weights")."""
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
+def load_classifier(spec: str, labels: Sequence[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A fresh sequence classifier over ``labels`` (new head) and its tokenizer.
+
+    Raises:
+        ConfigError: the checkpoint cannot be loaded (the message names ``--student``).
+    """
+    path = resolve_student(spec)
+    id2label = dict(enumerate(labels))
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path,
+                num_labels=len(labels),
+                id2label=id2label,
+                label2id={label: i for i, label in id2label.items()},
+                ignore_mismatched_sizes=True,
+            )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--student {spec!r}: cannot load an encoder classifier from {path}: {exc}") from None
+    return model, tokenizer
+
+
+def lora_target_modules(model: PreTrainedModel) -> list[str]:
+    """peft's default LoRA targets for the model type, else the attention ``query``/``value`` layers."""
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    targets = DEFAULTS.get(getattr(model.config, "model_type", ""), None)
+    return list(targets) if targets else list(FALLBACK_LORA_TARGETS)
+
+
+def head_modules(model: torch.nn.Module) -> list[str]:
+    """Names of the classification-head modules, trained in full next to the LoRA adapters."""
+    children = {name for name, _ in model.named_children()}
+    return [name for name in CLASSIFIER_HEADS if name in children]
+
+
+def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float) -> Any:
+    """Wrap ``model`` in LoRA adapters (sequence classification); the head stays fully trainable."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=lora_target_modules(model),
+        modules_to_save=head_modules(model),
+    )
+    return get_peft_model(model, config)
+
+
+def merged(model: Any) -> PreTrainedModel:
+    """The plain transformers model: LoRA weights merged in when ``model`` is a peft model."""
+    if hasattr(model, "merge_and_unload"):
+        return model.merge_and_unload()
+    return model
+
+
+def save_student(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: str | Path, card: str
+) -> Path:
+    """Save model, tokenizer and model card into ``target``: written to a temp dir, then renamed.
+
+    An existing ``target`` is replaced only once the new one is complete.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    old = target.parent / f".{target.name}.old"
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_student(path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a saved student (model in eval mode + tokenizer).
+
+    Raises:
+        RunError: ``path`` is not a loadable classifier folder.
+    """
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+            model = AutoModelForSequenceClassification.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: not a loadable student model ({exc}); rerun llmkd.finetune") from None
+    model.eval()
+    return model, tokenizer
+
+
+def predict_probs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int = 128,
+    progress: bool = True,
+) -> np.ndarray:
+    """``(N, C)`` class probabilities for ``texts``, in the model's label-id order."""
+    device = next(model.parameters()).device
+    out: list[np.ndarray] = []
+    starts = range(0, len(texts), batch_size)
+    with torch.inference_mode():
+        for start in tqdm(starts, desc="student", unit="batch", disable=not progress or len(starts) < 2):
+            batch = tokenizer(
+                list(texts[start : start + batch_size]),
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            logits = model(**batch).logits  # (b, C)
+            out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+    if not out:
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+    return np.concatenate(out, axis=0)

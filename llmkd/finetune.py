@@ -56,10 +56,13 @@ class FinetuneConfig:
         default=None, metadata={"help": "task name or YAML path (default: the task in generate_config.json)"}
     )
     temperature: float = field(default=2.0, metadata={"help": "KD temperature T"})
-    alpha: float = field(default=0.5, metadata={"help": "weight of the soft (KL) term; 1 - alpha for hard CE"})
+    alpha: float = field(
+        default=0.5, metadata={"help": "weight of the soft (KL) term; 1 - alpha for hard CE"}
+    )
     epochs: int = field(default=3, metadata={"help": "training epochs"})
     lr: float | None = field(
-        default=None, metadata={"help": f"learning rate (default {DEFAULT_LR_LORA} LoRA, {DEFAULT_LR_FULL} --full)"}
+        default=None,
+        metadata={"help": f"learning rate (default {DEFAULT_LR_LORA} LoRA, {DEFAULT_LR_FULL} --full)"},
     )
     batch_size: int = field(default=32, metadata={"help": "per-device batch size"})
     max_length: int = field(default=64, metadata={"help": "max tokens per text (longer texts are truncated)"})
@@ -71,7 +74,9 @@ class FinetuneConfig:
     val_fraction: float = field(
         default=0.1, metadata={"help": "share of teacher-labelled records held out for model selection"}
     )
-    output: str | None = field(default=None, metadata={"help": "where to save the student (default DIR/student)"})
+    output: str | None = field(
+        default=None, metadata={"help": "where to save the student (default DIR/student)"}
+    )
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -121,7 +126,9 @@ def training_source(run_dir: Path) -> Path:
     for name in ("filtered.jsonl", "labels.jsonl"):
         if (run_dir / name).is_file():
             return run_dir / name
-    raise RunError(f"{run_dir / 'labels.jsonl'}: missing (run `python -m llmkd.generate --run {run_dir}` first)")
+    raise RunError(
+        f"{run_dir / 'labels.jsonl'}: missing (run `python -m llmkd.generate --run {run_dir}` first)"
+    )
 
 
 def teacher_distribution(record: dict[str, Any], labels: list[str]) -> list[float]:
@@ -204,7 +211,9 @@ class _QuietProgress(ProgressCallback):
 
 
 def _accuracy(prediction: EvalPrediction) -> dict[str, float]:
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    logits = (
+        prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    )
     label_ids = prediction.label_ids
     hard = label_ids[0] if isinstance(label_ids, (tuple, list)) else label_ids
     return {"accuracy": float((np.asarray(logits).argmax(-1) == np.asarray(hard)).mean())}
@@ -290,7 +299,9 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         _warn(f"{source}: no training record labelled {missing}; the student will rarely predict them")
 
     lr = config.lr if config.lr is not None else (DEFAULT_LR_FULL if config.full else DEFAULT_LR_LORA)
-    config = dataclasses.replace(config, lr=lr, task=task.name, output=config.output or str(run_dir / "student"))
+    config = dataclasses.replace(
+        config, lr=lr, task=task.name, output=config.output or str(run_dir / "student")
+    )
     set_seed(config.seed)
     train, val = split_examples(examples, config.val_fraction, config.seed)
     if not val:
@@ -358,12 +369,19 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         "n_train": len(train),
         "n_val": len(val),
         "label_counts": {label: label_counts.get(label, 0) for label in labels},
-        "teachers": sorted({t.strip() for r in records for t in str(r.get("teacher") or "").split(",") if t.strip()}),
+        "teachers": sorted(
+            {t.strip() for r in records for t in str(r.get("teacher") or "").split(",") if t.strip()}
+        ),
     }
     student = merged(trainer.model).cpu()
     student.config.id2label = dict(enumerate(labels))
     student.config.label2id = {label: i for i, label in enumerate(labels)}
-    output = save_student(student, tokenizer, config.output, model_card(config, task, base, counts, held_out_accuracy))
+    output = save_student(
+        student,
+        tokenizer,
+        config.output or run_dir / "student",
+        model_card(config, task, base, counts, held_out_accuracy),
+    )
     plots.training_curves(trainer.state.log_history, run_dir / "training_curves.png")
     metrics = {
         **counts,
@@ -388,7 +406,10 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(
-        FinetuneConfig, argv, prog="python -m llmkd.finetune", description="Distil teacher labels into a student."
+        FinetuneConfig,
+        argv,
+        prog="python -m llmkd.finetune",
+        description="Distil teacher labels into a student.",
     )
     finetune(config)
     return 0

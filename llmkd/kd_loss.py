@@ -1,4 +1,4 @@
-"""The knowledge-distillation loss: soft teacher targets at temperature T mixed with hard-label cross-entropy."""
+"""The knowledge-distillation loss: soft teacher targets at temperature T mixed with hard-label CE."""
 
 from __future__ import annotations
 

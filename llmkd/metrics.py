@@ -79,17 +79,24 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) ->
     return rows
 
 
-def classification_metrics(predicted: Sequence[str], gold: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro/weighted F1 and per-class precision/recall/F1/support over the task's ``labels``."""
+def classification_metrics(
+    predicted: Sequence[str], gold: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy, macro/weighted F1 and per-class precision/recall/F1/support over the task's ``labels``.
+
+    Macro F1 averages over the labels that occur in ``gold`` or ``predicted`` (a label absent from both
+    says nothing about the model); ``per_class`` lists every label.
+    """
     labels = list(labels)
     if not gold:
         return {"n": 0, "accuracy": 0.0, "macro_f1": 0.0, "weighted_f1": 0.0, "per_class": {}}
     kwargs: dict[str, Any] = {"labels": labels, "zero_division": 0}
     precision, recall, f1, support = precision_recall_fscore_support(gold, predicted, **kwargs)
+    present = [label for label in labels if label in set(gold) | set(predicted)]
     return {
         "n": len(gold),
         "accuracy": accuracy(predicted, gold),
-        "macro_f1": float(f1_score(gold, predicted, average="macro", **kwargs)),
+        "macro_f1": float(f1_score(gold, predicted, average="macro", labels=present, zero_division=0)),
         "weighted_f1": float(f1_score(gold, predicted, average="weighted", **kwargs)),
         "per_class": {
             label: {

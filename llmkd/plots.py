@@ -12,9 +12,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -35,15 +35,20 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 def training_curves(log_history: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Training loss, held-out loss and held-out accuracy against epoch (from ``Trainer.state.log_history``)."""
+    """Training loss, held-out loss and accuracy against epoch (from ``Trainer.state.log_history``)."""
     train = [(h["epoch"], h["loss"]) for h in log_history if "loss" in h and "epoch" in h]
     evals = [h for h in log_history if "eval_loss" in h]
     fig, ax = plt.subplots(figsize=(6, 4))
     if train:
         ax.plot(*zip(*train, strict=True), label="train loss", color="tab:blue")
     if evals:
-        ax.plot([h["epoch"] for h in evals], [h["eval_loss"] for h in evals], "o-", label="held-out loss",
-                color="tab:orange")
+        ax.plot(
+            [h["epoch"] for h in evals],
+            [h["eval_loss"] for h in evals],
+            "o-",
+            label="held-out loss",
+            color="tab:orange",
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("KD loss")
     handles, names = ax.get_legend_handles_labels()
@@ -74,8 +79,14 @@ def confusion_matrix_plot(matrix: np.ndarray, labels: Sequence[str], path: str |
     threshold = matrix.max() / 2 if matrix.size and matrix.max() > 0 else 0
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                    color="white" if matrix[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                color="white" if matrix[i, j] > threshold else "black",
+            )
     ax.set_title(title)
     return _save(fig, path)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-TINY_WORDS = (
+TINY_WORDS = (  # noqa: SIM905
     "the a of and to in is was for on by with as at its from has have will be said company profit loss "
     "sales revenue rose fell grew dropped increased decreased record strong weak growth decline up down "
     "percent million eur usd quarter year report shares share price market deal contract order orders "

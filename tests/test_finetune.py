@@ -32,12 +32,31 @@ def make_run(root: Path, n: int = 40, *, seed: int = 0, filtered: bool = False) 
         other = [x for x in LABELS if x != label]
         probs = {label: 0.8, other[0]: 0.15, other[1]: 0.05}
         rows.append(
-            {"id": f"r{i}", "text": text, "label": label, "probs": probs, "rationale": None,
-             "teacher": "local", "source": "input", "status": "ok", "prob_method": "label-scoring",
-             "gold": label, "teachers": {}}
+            {
+                "id": f"r{i}",
+                "text": text,
+                "label": label,
+                "probs": probs,
+                "rationale": None,
+                "teacher": "local",
+                "source": "input",
+                "status": "ok",
+                "prob_method": "label-scoring",
+                "gold": label,
+                "teachers": {},
+            }
         )
-    rows.append({"id": "bad", "text": "garbled", "label": None, "probs": None, "status": "invalid",
-                 "teacher": "local", "source": "input"})
+    rows.append(
+        {
+            "id": "bad",
+            "text": "garbled",
+            "label": None,
+            "probs": None,
+            "status": "invalid",
+            "teacher": "local",
+            "source": "input",
+        }
+    )
     name = "filtered.jsonl" if filtered else "labels.jsonl"
     (run / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return run
@@ -68,7 +87,9 @@ def check_student(run: Path) -> None:
 
 def test_finetune_lora_saves_loadable_student(tmp_path, tiny_bert_dir):
     run = make_run(tmp_path)
-    assert main(["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "2", "--batch-size", "8"]) == 0
+    assert (
+        main(["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "2", "--batch-size", "8"]) == 0
+    )
     check_student(run)
     config = json.loads((run / "finetune_config.json").read_text())
     assert config["lr"] == 5e-4 and config["full"] is False
@@ -92,28 +113,43 @@ def test_finetune_learns_separable_data(tmp_path, tiny_bert_dir):
     from transformers import pipeline
 
     run = make_run(tmp_path, n=60)
-    args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "8", "--full", "--lr", "1e-2",
-            "--batch-size", "8", "--val-fraction", "0"]
+    args = [
+        "--run",
+        str(run),
+        "--student",
+        str(tiny_bert_dir),
+        "--epochs",
+        "8",
+        "--full",
+        "--lr",
+        "1e-2",
+        "--batch-size",
+        "8",
+        "--val-fraction",
+        "0",
+    ]
     assert main(args) == 0
     classify = pipeline("text-classification", model=str(run / "student"), device="cpu")
     texts = [f"the company said {p} in the year" for label in LABELS for p in PHRASES[label]]
     expected = [label for label in LABELS for _ in PHRASES[label]]
     predicted = [o["label"] for o in classify(texts)]
-    assert sum(p == e for p, e in zip(predicted, expected)) / len(texts) >= 0.8
+    assert sum(p == e for p, e in zip(predicted, expected, strict=True)) / len(texts) >= 0.8
 
 
 def test_missing_run_and_labels(tmp_path, tiny_bert_dir):
     with pytest.raises(RunError, match="no such run directory"):
         main(["--run", str(tmp_path / "nope"), "--student", str(tiny_bert_dir)])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(RunError, match="labels.jsonl"):
+    with pytest.raises(RunError, match=r"labels\.jsonl"):
         main(["--run", str(tmp_path / "empty"), "--student", str(tiny_bert_dir)])
 
 
 def test_no_usable_records_is_an_error(tmp_path, tiny_bert_dir):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "labels.jsonl").write_text(json.dumps({"id": "1", "text": "x", "label": None, "status": "invalid"}) + "\n")
+    (run / "labels.jsonl").write_text(
+        json.dumps({"id": "1", "text": "x", "label": None, "status": "invalid"}) + "\n"
+    )
     with pytest.raises(RunError, match="no usable records"):
         main(["--run", str(run), "--student", str(tiny_bert_dir), "--task", "fin-sentiment"])
 
@@ -128,10 +164,19 @@ def test_missing_generate_config_needs_task(tmp_path, tiny_bert_dir):
 def test_single_record_and_missing_label_warn(tmp_path, tiny_bert_dir, capsys):
     run = tmp_path / "run"
     run.mkdir()
-    row = {"id": "1", "text": "profit rose", "label": "positive", "probs": None, "status": "ok", "teacher": "t"}
+    row = {
+        "id": "1",
+        "text": "profit rose",
+        "label": "positive",
+        "probs": None,
+        "status": "ok",
+        "teacher": "t",
+    }
     (run / "labels.jsonl").write_text(json.dumps(row) + "\n")
-    assert main(["--run", str(run), "--student", str(tiny_bert_dir), "--task", "fin-sentiment",
-                 "--epochs", "1"]) == 0
+    assert (
+        main(["--run", str(run), "--student", str(tiny_bert_dir), "--task", "fin-sentiment", "--epochs", "1"])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "only 1 usable record" in err and "negative" in err
     assert (run / "student" / "config.json").is_file()
@@ -140,7 +185,10 @@ def test_single_record_and_missing_label_warn(tmp_path, tiny_bert_dir, capsys):
 def test_teacher_distribution_and_usable_examples():
     assert teacher_distribution({"label": "neutral", "probs": None}, LABELS) == [0.0, 0.0, 1.0]
     assert teacher_distribution({"label": "positive", "probs": {"positive": 2, "negative": 2}}, LABELS) == [
-        0.5, 0.5, 0.0]
+        0.5,
+        0.5,
+        0.0,
+    ]
     records = [
         {"text": "a", "label": "positive", "status": "ok"},
         {"text": "b", "label": "other", "status": "ok"},

@@ -62,7 +62,9 @@ def load_classifier(spec: str, labels: Sequence[str]) -> tuple[PreTrainedModel, 
                 ignore_mismatched_sizes=True,
             )
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--student {spec!r}: cannot load an encoder classifier from {path}: {exc}") from None
+        raise ConfigError(
+            f"--student {spec!r}: cannot load an encoder classifier from {path}: {exc}"
+        ) from None
     return model, tokenizer
 
 
@@ -168,5 +170,5 @@ def predict_probs(
             logits = model(**batch).logits  # (b, C)
             out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
     if not out:
-        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+        return np.zeros((0, int(model.config.num_labels or 0)), dtype=np.float32)
     return np.concatenate(out, axis=0)

@@ -175,6 +175,9 @@ class RemoteTeacher:
     task: Task
     options: Any
 
+    retry_initial_s = 0.5
+    retry_max_s = 30.0
+
     def __init__(self, rpm: int | None, tpm: int | None) -> None:
         self.limiter = RateLimiter(rpm, tpm)
         self.budget_usd: float | None = None
@@ -225,7 +228,12 @@ class RemoteTeacher:
             raise BudgetStop
         self._reserved += worst_cost
         try:
-            async for attempt in async_retrying(self.options.max_attempts, on_retry=self._on_retry):
+            async for attempt in async_retrying(
+                self.options.max_attempts,
+                on_retry=self._on_retry,
+                initial_wait_s=self.retry_initial_s,
+                max_wait_s=self.retry_max_s,
+            ):
                 with attempt:
                     await self.limiter.acquire(tokens)
                     self.stats["calls"] += 1

@@ -1,0 +1,397 @@
+"""Stage 5: score the student and the teacher against gold labels, and write a report.
+
+Run as ``python -m llmkd.evaluate --run DIR --gold FILE``. Writes ``DIR/eval.json``, ``DIR/report.md``,
+confusion matrices and a reliability diagram (PNG), and ``DIR/evaluate_config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+
+from llmkd import metrics, plots
+from llmkd.cli import parse_config, run_cli
+from llmkd.errors import ConfigError, InputError, RunError
+from llmkd.filter import replace_section
+from llmkd.records import Item
+from llmkd.runio import atomic_write_text, read_jsonl, save_config, write_json
+from llmkd.task import Task, load_task
+
+REPORT_START, REPORT_END = "<!-- llmkd:evaluate -->", "<!-- /llmkd:evaluate -->"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+@dataclass
+class EvaluateConfig:
+    """Flags of ``python -m llmkd.evaluate``."""
+
+    run: str | None = field(
+        default=None, metadata={"help": "run directory (holds student/ and labels.jsonl)"}
+    )
+    gold: str | None = field(
+        default=None, metadata={"help": "gold-labelled file (.csv, .jsonl, .parquet, .txt, hf:)"}
+    )
+    text_column: str = field(default="text", metadata={"help": "column holding the text"})
+    id_column: str | None = field(
+        default=None, metadata={"help": "column holding ids (default: hash of the text)"}
+    )
+    label_column: str = field(default="label", metadata={"help": "column holding the gold label"})
+    label_map: str | None = field(
+        default=None,
+        metadata={"help": "map raw gold values to task labels, e.g. '0=negative,1=positive,2=neutral'"},
+    )
+    format: Literal["auto", "csv", "jsonl", "parquet", "text", "phrasebank", "hf"] = field(
+        default="auto", metadata={"help": "gold file format ('auto' picks by extension)"}
+    )
+    limit: int | None = field(default=None, metadata={"help": "use only the first N gold items"})
+    task: str | None = field(
+        default=None, metadata={"help": "task name or YAML path (default: the task the run was made with)"}
+    )
+    batch_size: int = field(default=64, metadata={"help": "student inference batch size"})
+    max_length: int = field(default=128, metadata={"help": "max tokens per text for the student"})
+    device: str = field(
+        default="auto", metadata={"help": "torch device for the student ('auto': cuda if present)"}
+    )
+    n_bins: int = field(default=10, metadata={"help": "confidence bins for ECE and the reliability diagram"})
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def resolve_task(run_dir: Path, task: str | None) -> Task:
+    """``--task``, else the task saved by generate or finetune in the run directory."""
+    if task:
+        return load_task(task)
+    for stage in ("generate", "finetune"):
+        path = run_dir / f"{stage}_config.json"
+        if path.is_file():
+            try:
+                name = json.loads(path.read_text(encoding="utf-8")).get("task")
+            except (json.JSONDecodeError, AttributeError):
+                raise RunError(f"{path}: not a JSON object (pass --task)") from None
+            if name:
+                return load_task(name)
+    raise RunError(f"{run_dir}: no generate_config.json or finetune_config.json names the task (pass --task)")
+
+
+def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:
+    """Gold items via :mod:`llmkd.readers`; every item must carry a label."""
+    from llmkd.readers import InputSpec, read_items
+
+    if not config.gold:
+        raise ConfigError("--gold FILE is required (a file with texts and gold labels)")
+    spec = InputSpec(
+        path=config.gold,
+        text_column=config.text_column,
+        id_column=config.id_column,
+        label_column=config.label_column,
+        label_map=config.label_map,
+        format=config.format,
+        limit=config.limit,
+    )
+    items = read_items(spec, labels=labels)
+    for item in items:
+        if item.label is None:
+            raise InputError(
+                f"no gold label in column '{config.label_column}' (every gold item needs one)",
+                config.gold,
+                item.line,
+            )
+    return items
+
+
+def match_teacher(gold: list[Item], records: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | None], int]:
+    """For each gold item, the labels.jsonl record of the same text: by id first, then by text.
+
+    An id match only counts when the texts agree too (ids of two files may reuse the same values).
+
+    Returns:
+        The matched records (None where the teacher never saw the text) and the number of id clashes.
+    """
+    by_id = {str(r.get("id")): r for r in records}
+    by_text = {_normalise(str(r.get("text") or "")): r for r in records}
+    matched: list[dict[str, Any] | None] = []
+    clashes = 0
+    for item in gold:
+        text = _normalise(item.text)
+        record = by_id.get(item.id)
+        if record is not None and _normalise(str(record.get("text") or "")) != text:
+            clashes += 1
+            record = None
+        matched.append(record if record is not None else by_text.get(text))
+    return matched, clashes
+
+
+def _model_size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES) / 1e6
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def student_predictions(
+    folder: Path, texts: list[str], labels: list[str], config: EvaluateConfig
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(N, C)`` student probabilities in task-label order, plus speed and size figures."""
+    from llmkd.students.encoder import load_student, predict_probs
+
+    model, tokenizer = load_student(folder)
+    cast(Any, model).to(_device(config.device))
+    id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
+    student_labels = [id2label[i] for i in range(len(id2label))]
+    if sorted(student_labels) != sorted(labels):
+        raise RunError(
+            f"{folder}: the student predicts {student_labels}, but the task has {labels} (check --task)"
+        )
+    predict_probs(model, tokenizer, texts[: config.batch_size], config.batch_size, config.max_length, False)
+    started = time.perf_counter()
+    probs = predict_probs(model, tokenizer, texts, config.batch_size, config.max_length)
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    order = [student_labels.index(label) for label in labels]
+    speed = {
+        "throughput_items_per_s": len(texts) / elapsed,
+        "latency_ms_per_item": 1000.0 * elapsed / max(len(texts), 1),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "size_mb": round(_model_size_mb(folder), 2),
+        "device": str(next(model.parameters()).device),
+        "batch_size": config.batch_size,
+    }
+    return probs[:, order], speed
+
+
+def _scored(
+    predicted: list[str], gold: list[str], labels: list[str], probs: np.ndarray | None, n_bins: int
+) -> dict[str, Any]:
+    result = metrics.classification_metrics(predicted, gold, labels)
+    if probs is not None and len(probs):
+        gold_ids = np.array([labels.index(g) for g in gold])
+        result["ece"] = metrics.expected_calibration_error(probs, gold_ids, n_bins)
+        result["reliability"] = metrics.reliability_bins(probs, gold_ids, n_bins)
+    else:
+        result["ece"] = None
+    return result
+
+
+def evaluate(config: EvaluateConfig) -> dict[str, Any]:
+    """Score student and teacher on the gold items; write eval.json, report.md and the figures.
+
+    Raises:
+        RunError: the run directory has neither a student nor teacher labels.
+    """
+    if not config.run:
+        raise ConfigError("--run DIR is required")
+    run_dir = Path(config.run)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run directory (check --run)")
+    student_dir = run_dir / "student"
+    labels_path = run_dir / "labels.jsonl"
+    has_student = (student_dir / "config.json").is_file()
+    if not has_student and not labels_path.is_file():
+        raise RunError(
+            f"{run_dir}: neither student/ nor labels.jsonl; run llmkd.generate and llmkd.finetune first"
+        )
+    task = resolve_task(run_dir, config.task)
+    labels = task.labels
+    gold_items = read_gold(config, labels)
+    gold = [str(item.label) for item in gold_items]
+    notes: list[str] = []
+    result: dict[str, Any] = {
+        "task": task.name,
+        "gold_file": config.gold,
+        "n_gold": len(gold_items),
+        "labels": labels,
+    }
+    matrices: dict[str, np.ndarray] = {}
+    curves: dict[str, list[dict[str, float]]] = {}
+
+    student_labels: list[str | None] = [None] * len(gold_items)
+    if has_student:
+        probs, speed = student_predictions(student_dir, [i.text for i in gold_items], labels, config)
+        student_labels = [labels[i] for i in probs.argmax(axis=1)]
+        result["student"] = {
+            **_scored(list(map(str, student_labels)), gold, labels, probs, config.n_bins),
+            **speed,
+        }
+        matrices["student"] = metrics.confusion_matrix(list(map(str, student_labels)), gold, labels)
+        curves["student"] = result["student"]["reliability"]
+    else:
+        result["student"] = None
+        notes.append(f"no student model in {student_dir} (run llmkd.finetune); teacher only")
+
+    teacher_labels: list[str | None] = [None] * len(gold_items)
+    if labels_path.is_file():
+        records = list(read_jsonl(labels_path))
+        matched, clashes = match_teacher(gold_items, records)
+        if clashes:
+            notes.append(f"{clashes} gold ids also appear in labels.jsonl with another text; matched by text")
+        teacher_labels = [
+            r["label"] if r and r.get("status") == "ok" and r.get("label") in labels else None
+            for r in matched
+        ]
+        seen = sum(r is not None for r in matched)
+        keep = [i for i, label in enumerate(teacher_labels) if label is not None]
+        if keep:
+            t_pred = [str(teacher_labels[i]) for i in keep]
+            t_gold = [gold[i] for i in keep]
+            with_probs = [i for i in keep if (matched[i] or {}).get("probs")]
+            teacher: dict[str, Any] = _scored(t_pred, t_gold, labels, None, config.n_bins)
+            if with_probs:
+                probs_rows = [
+                    [float((matched[i] or {})["probs"].get(label) or 0.0) for label in labels]
+                    for i in with_probs
+                ]
+                t_probs = np.array(probs_rows) / np.clip(
+                    np.array(probs_rows).sum(1, keepdims=True), 1e-12, None
+                )
+                ids = np.array([labels.index(gold[i]) for i in with_probs])
+                teacher["ece"] = metrics.expected_calibration_error(t_probs, ids, config.n_bins)
+                teacher["reliability"] = metrics.reliability_bins(t_probs, ids, config.n_bins)
+                curves["teacher"] = teacher["reliability"]
+            teacher["n_with_probs"] = len(with_probs)
+            teacher["n_invalid"] = seen - len(keep)
+            teacher["teachers"] = sorted({str(r.get("teacher")) for r in matched if r and r.get("teacher")})
+            result["teacher"] = teacher
+            matrices["teacher"] = metrics.confusion_matrix(t_pred, t_gold, labels)
+        else:
+            result["teacher"] = None
+            notes.append(
+                f"the teacher labelled none of the {len(gold_items)} gold texts ({seen} seen in labels.jsonl)"
+            )
+    else:
+        result["teacher"] = None
+        notes.append(f"no {labels_path.name} in the run; student only")
+
+    if has_student and result["teacher"] is not None:
+        rate, n = metrics.agreement(student_labels, teacher_labels)
+        result["agreement"] = {"rate": rate, "n": n}
+    else:
+        result["agreement"] = None
+    result["ece"] = {name: (result[name] or {}).get("ece") for name in ("student", "teacher")}
+    result["notes"] = notes
+
+    figures = []
+    for name, matrix in matrices.items():
+        path = run_dir / f"confusion_{name}.png"
+        plots.confusion_matrix_plot(
+            matrix, labels, path, f"{name.capitalize()} vs gold (n={int(matrix.sum())})"
+        )
+        figures.append(path.name)
+    if curves:
+        plots.reliability_diagram(curves, run_dir / "reliability.png")
+        figures.append("reliability.png")
+    result["figures"] = figures
+    write_json(run_dir / "eval.json", result)
+    table = summary_table(result)
+    report_path = run_dir / "report.md"
+    current = report_path.read_text(encoding="utf-8") if report_path.is_file() else ""
+    atomic_write_text(
+        report_path, replace_section(current, report_markdown(result, table), REPORT_START, REPORT_END)
+    )
+    save_config(run_dir, "evaluate", config)
+    print(table)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"evaluate: wrote {run_dir / 'eval.json'} and {run_dir / 'report.md'}")
+    return result
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    """Markdown table: teacher vs student on the gold set."""
+    s = result["student"] or {}
+    t = result["teacher"] or {}
+    agreement = result["agreement"] or {}
+    teacher_name = "teacher" + (f" ({', '.join(t['teachers'])})" if t.get("teachers") else "")
+    rows = [
+        ("gold items scored", t.get("n"), s.get("n")),
+        ("accuracy", t.get("accuracy"), s.get("accuracy")),
+        ("macro F1", t.get("macro_f1"), s.get("macro_f1")),
+        ("weighted F1", t.get("weighted_f1"), s.get("weighted_f1")),
+        ("ECE (lower is better)", t.get("ece"), s.get("ece")),
+        ("agreement with teacher", None, agreement.get("rate")),
+        ("throughput (items/s)", None, _fmt(s.get("throughput_items_per_s"), 1) if s else None),
+        ("size", None, f"{s['size_mb']:.1f} MB, {s['parameters'] / 1e6:.1f} M params" if s else None),
+    ]
+    lines = [f"| metric | {teacher_name} | student |", "|---|---|---|"]
+    lines += [f"| {name} | {_fmt(a)} | {_fmt(b)} |" for name, a, b in rows]
+    return "\n".join(lines)
+
+
+def report_markdown(result: dict[str, Any], table: str) -> str:
+    """The ``## Evaluate`` section of report.md: summary table, per-class scores, notes and figures."""
+    parts = [
+        f"## Evaluate: {result['task']}",
+        "",
+        f"Gold set: `{result['gold_file']}` ({result['n_gold']} items; "
+        f"labels: {', '.join(result['labels'])}).",
+        "",
+        table,
+        "",
+    ]
+    if result["agreement"]:
+        parts += [
+            f"Student and teacher agree on {result['agreement']['rate']:.1%} of the "
+            f"{result['agreement']['n']} gold texts both labelled.",
+            "",
+        ]
+    for name in ("student", "teacher"):
+        scored = result[name]
+        if not scored:
+            continue
+        parts += [
+            f"### {name.capitalize()} per class",
+            "",
+            "| label | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        for label, row in scored["per_class"].items():
+            parts.append(
+                f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+                f"{row['support']} |"
+            )
+        parts.append("")
+    if result["student"]:
+        s = result["student"]
+        parts += [
+            f"Student speed: {s['throughput_items_per_s']:.1f} items/s on {s['device']} "
+            f"(batch {s['batch_size']}, {s['latency_ms_per_item']:.2f} ms per item amortised).",
+            "",
+        ]
+    if result["notes"]:
+        parts += ["### Notes", "", *[f"- {note}" for note in result["notes"]], ""]
+    if result["figures"]:
+        parts += ["### Figures", "", *[f"![{name}]({name})" for name in result["figures"]], ""]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config(
+        EvaluateConfig,
+        argv,
+        prog="python -m llmkd.evaluate",
+        description="Score the student and the teacher against gold labels.",
+    )
+    evaluate(config)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

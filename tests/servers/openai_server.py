@@ -1,0 +1,182 @@
+"""A loopback OpenAI chat-completions server (``POST /v1/chat/completions``) in the real wire format.
+
+Answers ``{"label": ..., "rationale": ...}`` with ``logprobs.content`` (token, logprob, bytes,
+top_logprobs) and ``usage`` (with ``prompt_tokens_details.cached_tokens``), and injects faults per
+:class:`tests.servers.Faults`. Run standalone (for the benchmark) with
+``python -m tests.servers.openai_server --latency 0.3``; it prints its port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import re
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from tests.servers import Faults, LoopbackServer, approx_tokens, text_of
+
+TOKEN = re.compile(r'\{"|":"|","|"\}| ?\w+|[^\w ]| ')
+FILLER = ['"', " ", "pos", "neg", "neu", "the", "a", "N", "P", "Neutral", "Positive", "Negative", "\n", "{"]
+
+
+def split_tokens(content: str) -> list[str]:
+    tokens = TOKEN.findall(content)
+    return tokens if "".join(tokens) == content else list(content)
+
+
+def error_body(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+class OpenAIServer(LoopbackServer):
+    """OpenAI-compatible chat completions with log-probs and fault injection."""
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.chat)
+
+    async def chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.record.requests["chat"] += 1
+        draw = self.draw(body)
+        wait = self.rate_limited()
+        if wait > 0:
+            self.record.outcomes["429-limit"] += 1
+            return web.json_response(
+                error_body("Rate limit reached for requests", "requests", "rate_limit_exceeded"),
+                status=429,
+                headers={"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(int(wait * 1000) + 1)},
+            )
+        fmt = body.get("response_format") or {}
+        if self.faults.reject_json_schema and fmt.get("type") == "json_schema":
+            self.record.outcomes["400-schema"] += 1
+            return web.json_response(
+                error_body("response_format type json_schema is not supported", "invalid_request_error"),
+                status=400,
+            )
+        if self.faults.latency_s:
+            await asyncio.sleep(self.faults.latency_s)
+        self.record.outcomes[draw.kind] += 1
+        if draw.kind == "429":
+            return web.json_response(
+                error_body("Rate limit reached", "requests", "rate_limit_exceeded"),
+                status=429,
+                headers={"retry-after-ms": str(int(self.faults.retry_after_s * 1000))},
+            )
+        if draw.kind in {"500", "503"}:
+            return web.json_response(error_body("The server had an error", "server_error"), status=int(draw.kind))
+        if draw.kind == "slow":
+            await asyncio.sleep(self.faults.slow_s)
+        labels = self.labels
+        schema = (fmt.get("json_schema") or {}).get("schema") or {}
+        enum = ((schema.get("properties") or {}).get("label") or {}).get("enum")
+        if enum:
+            labels = list(enum)
+        text = text_of(body["messages"][-1]["content"])
+        label = self.label_for(text, labels)
+        with_rationale = "rationale" in (schema.get("properties") or {"rationale": 1})
+        finish = "stop"
+        if draw.kind == "malformed":
+            content = '{"label": "' + label[:3]
+            finish = "length"
+        else:
+            shown = "bullish" if draw.kind == "out_of_set" else label
+            data: dict[str, str] = {"label": shown}
+            if with_rationale:
+                data["rationale"] = f"The text says {text.split()[0] if text.split() else 'nothing'}."
+            content = json.dumps(data, separators=(",", ":"))
+        self.record.texts[text] += 1
+        return web.json_response(self.completion(body, content, finish, draw.rng, labels, label))
+
+    def logprobs(self, tokens: list[str], top_n: int, rng: Any, labels: list[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        seen_value = False
+        for i, token in enumerate(tokens):
+            if not seen_value and i > 0 and tokens[i - 1] == '":"' and tokens[i - 2:i - 1] == ["label"]:
+                seen_value = True
+                p = 0.6 + 0.35 * rng.random()
+                rest = [x for x in labels if x != token]
+                alts = [(token, math.log(p))] + [(x, math.log((1 - p) * 0.99 / max(1, len(rest)))) for x in rest]
+            else:
+                alts = [(token, -0.001 * (1 + rng.random()))]
+            fillers = [t for t in FILLER if t not in {a for a, _ in alts}]
+            alts += [(t, -12.0 - j) for j, t in enumerate(fillers)]
+            alts = alts[: max(top_n, 1)]
+            out.append(
+                {
+                    "token": token,
+                    "logprob": alts[0][1],
+                    "bytes": list(token.encode()),
+                    "top_logprobs": [
+                        {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alts[:top_n]
+                    ],
+                }
+            )
+        return out
+
+    def completion(
+        self, body: dict[str, Any], content: str, finish: str, rng: Any, labels: list[str], label: str
+    ) -> dict[str, Any]:
+        tokens = split_tokens(content)
+        prompt_tokens = sum(approx_tokens(str(m.get("content", ""))) + 4 for m in body["messages"])
+        cached = (prompt_tokens // 2) if prompt_tokens > 64 else 0
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(tokens),
+            "total_tokens": prompt_tokens + len(tokens),
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+        self.record.usages.append(usage)
+        logprobs = None
+        if body.get("logprobs") and self.faults.logprobs:
+            top_n = int(body.get("top_logprobs") or 0)
+            logprobs = {"content": self.logprobs(tokens, top_n, rng, labels), "refusal": None}
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "unknown"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
+                    "logprobs": logprobs,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": usage,
+            "service_tier": "default",
+            "system_fingerprint": "fp_loopback",
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Loopback OpenAI-compatible server for tests and benchmarks.")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rate-500", type=float, default=0.0)
+    parser.add_argument("--rpm", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    server = OpenAIServer(Faults(latency_s=args.latency, rate_500=args.rate_500, rpm=args.rpm, seed=args.seed))
+    server.start()
+    print(server.port, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

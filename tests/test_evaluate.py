@@ -1,0 +1,158 @@
+"""Evaluation of a fine-tuned student and the teacher labels against a gold file."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from llmkd.errors import LlmkdError, RunError
+from llmkd.evaluate import main, match_teacher
+from llmkd.finetune import main as finetune_main
+from llmkd.records import Item
+
+LABELS = ["positive", "negative", "neutral"]
+WORDS = {"positive": "profit rose", "negative": "jobs cut", "neutral": "annual meeting"}
+
+# Teacher records r0..r8 (3 per label); r9 is invalid.
+TEACHER = [(f"r{i}", f"the company said {WORDS[LABELS[i % 3]]} {i}", LABELS[i % 3]) for i in range(9)]
+# Gold: 4 texts the teacher labelled (gold disagrees with the teacher on g3), one it failed on,
+# one it never saw, and one whose id "r5" clashes with a teacher record of another text.
+GOLD = [
+    ("g1", TEACHER[0][1], "positive"),
+    ("g2", TEACHER[1][1], "negative"),
+    ("g3", TEACHER[2][1], "positive"),  # teacher said neutral
+    ("g4", TEACHER[3][1], "positive"),
+    ("g5", "garbled record", "neutral"),
+    ("g6", "the company said profit rose strong", "positive"),
+    ("r5", "the annual meeting was published", "neutral"),
+]
+
+
+def write_run(root: Path) -> Path:
+    run = root / "run"
+    run.mkdir(parents=True)
+    (run / "generate_config.json").write_text(json.dumps({"task": "fin-sentiment"}))
+    rows = [
+        {
+            "id": i,
+            "text": t,
+            "label": label,
+            "probs": {label: 0.7, **{x: 0.15 for x in LABELS if x != label}},
+            "status": "ok",
+            "teacher": "local",
+            "source": "input",
+        }
+        for i, t, label in TEACHER
+    ]
+    rows.append(
+        {
+            "id": "r9",
+            "text": "garbled record",
+            "label": None,
+            "probs": None,
+            "status": "invalid",
+            "teacher": "local",
+            "source": "input",
+        }
+    )
+    (run / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run
+
+
+def write_gold(root: Path) -> Path:
+    path = root / "gold.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows(GOLD)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_bert_dir) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    run = write_run(root)
+    args = [
+        "--run",
+        str(run),
+        "--student",
+        str(tiny_bert_dir),
+        "--epochs",
+        "1",
+        "--full",
+        "--val-fraction",
+        "0",
+    ]
+    assert finetune_main(args) == 0
+    write_gold(root)
+    return run
+
+
+def test_evaluate_student_and_teacher(trained_run, capsys):
+    gold = trained_run.parent / "gold.csv"
+    assert main(["--run", str(trained_run), "--gold", str(gold), "--id-column", "id"]) == 0
+    out = capsys.readouterr().out
+    assert "| accuracy |" in out and "agreement with teacher" in out
+    result = json.loads((trained_run / "eval.json").read_text())
+    assert result["n_gold"] == 7 and result["labels"] == LABELS
+    student = result["student"]
+    assert student["n"] == 7
+    for key in ("accuracy", "macro_f1", "weighted_f1", "ece"):
+        assert 0.0 <= student[key] <= 1.0
+    assert set(student["per_class"]) == set(LABELS)
+    assert sum(row["support"] for row in student["per_class"].values()) == 7
+    assert student["throughput_items_per_s"] > 0 and student["latency_ms_per_item"] > 0
+    assert student["parameters"] > 1000 and student["size_mb"] > 0
+    teacher = result["teacher"]
+    assert teacher["n"] == 4 and teacher["accuracy"] == 0.75
+    assert teacher["n_invalid"] == 1 and teacher["n_with_probs"] == 4 and teacher["teachers"] == ["local"]
+    assert 0.0 <= teacher["ece"] <= 1.0
+    assert result["agreement"]["n"] == 4 and 0.0 <= result["agreement"]["rate"] <= 1.0
+    assert result["ece"]["student"] == student["ece"]
+    assert any("clash" in note or "another text" in note for note in result["notes"])
+    for name in ("confusion_student.png", "confusion_teacher.png", "reliability.png"):
+        assert (trained_run / name).stat().st_size > 1000
+    report = (trained_run / "report.md").read_text()
+    assert "| weighted F1 |" in report and "confusion_student.png" in report
+    config = json.loads((trained_run / "evaluate_config.json").read_text())
+    assert config["gold"] == str(gold) and config["batch_size"] == 64
+
+
+def test_evaluate_teacher_only(tmp_path, capsys):
+    run = write_run(tmp_path)
+    gold = write_gold(tmp_path)
+    (run / "report.md").write_text(
+        "# Run\n\n<!-- llmkd:filter -->\n## Filter\nkept 9\n<!-- /llmkd:filter -->\n"
+    )
+    assert main(["--run", str(run), "--gold", str(gold)]) == 0
+    assert main(["--run", str(run), "--gold", str(gold), "--limit", "6"]) == 0
+    report = (run / "report.md").read_text()
+    assert report.count("## Evaluate") == 1 and "## Filter\nkept 9" in report and "(6 items" in report
+    result = json.loads((run / "eval.json").read_text())
+    assert result["student"] is None and result["agreement"] is None
+    assert result["teacher"]["accuracy"] == 0.75
+    assert any("no student" in note for note in result["notes"])
+    assert (run / "confusion_teacher.png").is_file() and not (run / "confusion_student.png").exists()
+    assert "note: no student" in capsys.readouterr().out
+
+
+def test_evaluate_errors(tmp_path):
+    gold = write_gold(tmp_path)
+    with pytest.raises(RunError, match="no such run"):
+        main(["--run", str(tmp_path / "missing"), "--gold", str(gold)])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="neither student"):
+        main(["--run", str(tmp_path / "empty"), "--gold", str(gold)])
+    run = write_run(tmp_path)
+    with pytest.raises(LlmkdError):
+        main(["--run", str(run), "--gold", str(gold), "--label-column", "nope"])
+
+
+def test_match_teacher_by_id_then_text():
+    records = [{"id": "a", "text": "x  y"}, {"id": "b", "text": "z"}]
+    gold = [Item(id="a", text="x y"), Item(id="b", text="other"), Item(id="q", text="z")]
+    matched, clashes = match_teacher(gold, records)
+    assert matched == [records[0], None, records[1]] and clashes == 1

@@ -37,7 +37,8 @@ def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse
         default = f.default if f.default is not dataclasses.MISSING else None
         if f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
-        kwargs: dict[str, Any] = {"dest": f.name, "help": f.metadata.get("help", ""), "default": default}
+        help_text = str(f.metadata.get("help", "")).replace("%", "%%")  # argparse formats help with %
+        kwargs: dict[str, Any] = {"dest": f.name, "help": help_text, "default": default}
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif get_origin(tp) is list:
@@ -56,9 +57,7 @@ def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse
     return parser
 
 
-def parse_config(
-    config_cls: type[C], argv: Sequence[str] | None, prog: str, description: str
-) -> C:
+def parse_config(config_cls: type[C], argv: Sequence[str] | None, prog: str, description: str) -> C:
     """Parse ``argv`` into ``config_cls`` (list flags not given keep their defaults)."""
     parser = build_parser(config_cls, prog, description)
     namespace = vars(parser.parse_args(argv))
@@ -81,7 +80,9 @@ def run_cli(main: Callable[[], int | None]) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted: everything already written is kept; rerun the same command to resume.",
-              file=sys.stderr)
+        print(
+            "interrupted: everything already written is kept; rerun the same command to resume.",
+            file=sys.stderr,
+        )
         sys.exit(130)
     sys.exit(code or 0)

@@ -64,6 +64,11 @@ def jaccard(a: set[int], b: set[int]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
+def _area(ys: np.ndarray, xs: np.ndarray) -> float:
+    """Trapezoid-rule integral (``np.trapezoid`` needs numpy 2)."""
+    return float(np.sum((ys[1:] + ys[:-1]) * np.diff(xs)) / 2.0)
+
+
 @lru_cache(maxsize=64)
 def optimal_bands(
     threshold: float, num_perm: int, fp_weight: float = 0.05, fn_weight: float = 0.95
@@ -78,8 +83,8 @@ def optimal_bands(
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
             p = 1.0 - (1.0 - xs**rows) ** bands
-            fp = float(np.trapezoid(p[below], xs[below]))
-            fn = float(np.trapezoid(1.0 - p[above], xs[above]))
+            fp = _area(p[below], xs[below])
+            fn = _area(1.0 - p[above], xs[above])
             err = fp_weight * fp + fn_weight * fn
             if err < best_err:
                 best, best_err = (bands, rows), err

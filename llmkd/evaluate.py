@@ -17,12 +17,10 @@ import numpy as np
 from llmkd import metrics, plots
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import ConfigError, InputError, RunError
-from llmkd.filter import replace_section
 from llmkd.records import Item
-from llmkd.runio import atomic_write_text, read_jsonl, save_config, write_json
+from llmkd.runio import read_jsonl, save_config, update_report_section, write_json
 from llmkd.task import Task, load_task
 
-REPORT_START, REPORT_END = "<!-- llmkd:evaluate -->", "<!-- /llmkd:evaluate -->"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
@@ -31,10 +29,11 @@ class EvaluateConfig:
     """Flags of ``python -m llmkd.evaluate``."""
 
     run: str | None = field(
-        default=None, metadata={"help": "run directory (holds student/ and labels.jsonl)"}
+        default=None, metadata={"help": "run directory (holds student/ and labels.jsonl)", "metavar": "DIR"}
     )
     gold: str | None = field(
-        default=None, metadata={"help": "gold-labelled file (.csv, .jsonl, .parquet, .txt, hf:)"}
+        default=None,
+        metadata={"help": "gold-labelled file (.csv, .jsonl, .parquet, .txt, hf:)", "metavar": "FILE"},
     )
     text_column: str = field(default="text", metadata={"help": "column holding the text"})
     id_column: str | None = field(
@@ -51,6 +50,14 @@ class EvaluateConfig:
     limit: int | None = field(default=None, metadata={"help": "use only the first N gold items"})
     task: str | None = field(
         default=None, metadata={"help": "task name or YAML path (default: the task the run was made with)"}
+    )
+    teacher_labels: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "labels.jsonl files holding the teacher's labels of the gold texts "
+            "(default: RUN/labels.jsonl); e.g. a generate run over the gold file",
+            "metavar": "FILE",
+        },
     )
     batch_size: int = field(default=64, metadata={"help": "student inference batch size"})
     max_length: int = field(default=128, metadata={"help": "max tokens per text for the student"})
@@ -195,9 +202,13 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory (check --run)")
     student_dir = run_dir / "student"
-    labels_path = run_dir / "labels.jsonl"
+    label_files = [Path(p) for p in config.teacher_labels] or [run_dir / "labels.jsonl"]
+    for path in label_files[: len(config.teacher_labels)]:
+        if not path.is_file():
+            raise RunError(f"{path}: no such file (check --teacher-labels)")
+    has_labels = all(p.is_file() for p in label_files)
     has_student = (student_dir / "config.json").is_file()
-    if not has_student and not labels_path.is_file():
+    if not has_student and not has_labels:
         raise RunError(
             f"{run_dir}: neither student/ nor labels.jsonl; run llmkd.generate and llmkd.finetune first"
         )
@@ -230,8 +241,8 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         notes.append(f"no student model in {student_dir} (run llmkd.finetune); teacher only")
 
     teacher_labels: list[str | None] = [None] * len(gold_items)
-    if labels_path.is_file():
-        records = list(read_jsonl(labels_path))
+    if has_labels:
+        records = [r for path in label_files for r in read_jsonl(path)]
         matched, clashes = match_teacher(gold_items, records)
         if clashes:
             notes.append(f"{clashes} gold ids also appear in labels.jsonl with another text; matched by text")
@@ -270,7 +281,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             )
     else:
         result["teacher"] = None
-        notes.append(f"no {labels_path.name} in the run; student only")
+        notes.append(f"no teacher labels ({label_files[0]}); student only")
 
     if has_student and result["teacher"] is not None:
         rate, n = metrics.agreement(student_labels, teacher_labels)
@@ -293,11 +304,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     result["figures"] = figures
     write_json(run_dir / "eval.json", result)
     table = summary_table(result)
-    report_path = run_dir / "report.md"
-    current = report_path.read_text(encoding="utf-8") if report_path.is_file() else ""
-    atomic_write_text(
-        report_path, replace_section(current, report_markdown(result, table), REPORT_START, REPORT_END)
-    )
+    update_report_section(run_dir, "evaluate", report_markdown(result, table))
     save_config(run_dir, "evaluate", config)
     print(table)
     for note in notes:

@@ -32,7 +32,7 @@ from llmkd import scores as sc
 from llmkd.cli import build_parser, run_cli
 from llmkd.dedup import find_duplicates
 from llmkd.errors import ConfigError, RunError
-from llmkd.runio import atomic_write_text, read_jsonl, save_config, write_json, write_jsonl
+from llmkd.runio import read_jsonl, save_config, update_report_section, write_json, write_jsonl
 from llmkd.text_checks import length_ok, looks_english, non_alpha_fraction, normalize_text
 
 # Every reason a record can be removed for, in report order.
@@ -53,6 +53,23 @@ REASONS = (
     "not_english",
     "label_cap",
 )
+
+
+# What to change when one reason removes everything.
+HINTS = {
+    "invalid": "the teacher gave no usable labels: check generate's output, or use --no-drop-invalid",
+    "leakage_exact": "the input is the --exclude set itself: check the --exclude files",
+    "leakage_near": "the input overlaps the --exclude set: check --exclude or raise --near-dup-threshold",
+    "low_confidence": "lower --min-confidence",
+    "low_margin": "lower --min-margin",
+    "low_agreement": "lower --min-agreement",
+    "low_self_consistency": "lower --min-self-consistency",
+    "rationale_inconsistent": "use --no-rationale-check",
+    "too_short": "lower --min-chars",
+    "too_long": "raise --max-chars",
+    "non_alphabetic": "raise --max-non-alpha-fraction",
+    "not_english": "use --language any",
+}
 
 
 @dataclass
@@ -105,7 +122,7 @@ class FilterConfig:
     shingle_size: int = field(default=2, metadata={"help": "Words per shingle for near-duplicate search."})
     mask_numbers: bool = field(
         default=False,
-        metadata={"help": "Treat all numbers as equal when comparing texts ('rose 5%' = 'rose 7%')."},
+        metadata={"help": "Treat all numbers as equal when comparing texts ('rose 5 pct' = 'rose 7 pct')."},
     )
     exclude: list[str] = field(
         default_factory=list,
@@ -338,12 +355,12 @@ def run_filter(cfg: FilterConfig) -> FilterResult:
     save_config(run, "filter", cfg)
     report = write_filter_report(run, kept, removed, _policy(cfg), task_labels)
     if not kept:
-        top = ", ".join(
-            f"{r} {n}" for r, n in Counter(x for r in removed for x in r["reasons"]).most_common(3)
-        )
+        counts = Counter(x for r in removed for x in r["reasons"]).most_common(3)
+        top = ", ".join(f"{r} {n}" for r, n in counts)
+        hint = HINTS.get(counts[0][0], "loosen the policy")
         raise RunError(
             f"{run / 'filtered.jsonl'}: all {len(records)} records were removed ({top}); "
-            f"see {run / 'filter_report.json'} and loosen the policy (e.g. --min-confidence, --min-agreement)"
+            f"see {run / 'filter_report.json'}; {hint}"
         )
     return FilterResult(kept=kept, removed=removed, report=report)
 
@@ -420,7 +437,6 @@ def parse_args(argv: Sequence[str] | None) -> FilterConfig:
 
 # ---------------------------------------------------------------- report: JSON, markdown section, PNG
 
-MD_START, MD_END = "<!-- llmkd:filter -->", "<!-- /llmkd:filter -->"
 SCORE_KEYS = ("top_prob", "margin", "entropy_norm", "teacher_agreement", "self_consistency")
 
 
@@ -598,18 +614,6 @@ def render_markdown(report: dict[str, Any], png: Path | None) -> str:
     return "\n".join(lines)
 
 
-def replace_section(document: str, section: str, start: str = MD_START, end: str = MD_END) -> str:
-    """``document`` with the text between ``start`` and ``end`` replaced by ``section`` (or appended)."""
-    block = f"{start}\n{section.rstrip()}\n{end}\n"
-    if start in document and end in document.split(start, 1)[1]:
-        before, rest = document.split(start, 1)
-        after = rest.split(end, 1)[1].lstrip("\n")
-        return before + block + ("\n" + after if after else "")
-    if not document.strip():
-        document = "# llmkd run report\n"
-    return document.rstrip("\n") + "\n\n" + block
-
-
 def write_filter_report(
     run: Path,
     kept: Sequence[dict[str, Any]],
@@ -621,9 +625,7 @@ def write_filter_report(
     report = build_report(kept, removed, policy, task_labels)
     write_json(run / "filter_report.json", report)
     png = confidence_histograms(kept, removed, task_labels, run / "filter_confidence.png")
-    md_path = run / "report.md"
-    current = md_path.read_text(encoding="utf-8") if md_path.is_file() else ""
-    atomic_write_text(md_path, replace_section(current, render_markdown(report, png)))
+    update_report_section(run, "filter", render_markdown(report, png))
     return report
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
+from datasets.utils import logging as datasets_logging
 from transformers import (
     DataCollatorWithPadding,
     EvalPrediction,
@@ -36,7 +37,14 @@ from llmkd.cli import parse_config, run_cli
 from llmkd.errors import ConfigError, RunError
 from llmkd.kd_loss import kd_loss
 from llmkd.runio import read_jsonl, save_config, write_json
-from llmkd.students.encoder import add_lora, load_classifier, merged, resolve_student, save_student
+from llmkd.students.encoder import (
+    add_lora,
+    load_classifier,
+    merged,
+    resolve_student,
+    save_student,
+    student_name,
+)
 from llmkd.task import Task, load_task
 
 DEFAULT_LR_LORA = 5e-4
@@ -47,7 +55,9 @@ DEFAULT_LR_FULL = 5e-5
 class FinetuneConfig:
     """Flags of ``python -m llmkd.finetune``."""
 
-    run: str | None = field(default=None, metadata={"help": "run directory (holds labels.jsonl)"})
+    run: str | None = field(
+        default=None, metadata={"help": "run directory (holds labels.jsonl)", "metavar": "DIR"}
+    )
     student: str = field(
         default="minilm",
         metadata={"help": "student encoder: 'minilm' (embedded MiniLM-L6) or any HF path / id"},
@@ -170,11 +180,17 @@ def to_dataset(examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_
             "teacher_probs": [e.probs for e in examples],
         }
     )
-    return data.map(
-        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
-        batched=True,
-        remove_columns=["text"],
-    )
+    bars = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()
+    try:
+        return data.map(
+            lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
+            batched=True,
+            remove_columns=["text"],
+        )
+    finally:
+        if bars:
+            datasets_logging.enable_progress_bar()
 
 
 class DistillationTrainer(Trainer):
@@ -233,22 +249,23 @@ def model_card(
     distribution = ", ".join(f"{label}: {n}" for label, n in counts["label_counts"].items())
     return f"""---
 library_name: transformers
+base_model: {student_name(config.student)}
 pipeline_tag: text-classification
 tags: [llmkd, knowledge-distillation, {"full-fine-tune" if config.full else "lora"}]
 ---
 
 # llmkd student: {task.name}
 
-A sequence classifier distilled by [llmkd](https://github.com/) from teacher LLM labels.
+A sequence classifier distilled by llmkd from teacher-LLM labels.
 
-- Base model: `{base}` (`--student {config.student}`)
+- Base model: `{student_name(config.student)}` (loaded from `{base}`)
 - Task: `{task.name}` — {task.spec.description}
 - Teachers: {", ".join(counts["teachers"]) or "unknown"}
 - Method: {"full fine-tune" if config.full else f"LoRA (r={config.lora_r}, merged into the weights)"}, \
 KD loss = alpha·T²·KL(teacher_T ‖ student_T) + (1−alpha)·CE(student, teacher label)
 - Training data: {counts["n_train"]} teacher-labelled texts from `{counts["source"]}` \
 ({counts["n_used"]} usable of {counts["n_records"]} records; {distribution}), {counts["n_val"]} held out
-- Held-out accuracy (agreement with the teacher labels): {accuracy}
+- Held-out accuracy (agreement with the teacher labels on {counts["n_val"]} texts): {accuracy}
 
 ## Labels
 
@@ -334,6 +351,7 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
     )
     if args.should_save and work.exists():
         shutil.rmtree(work)
@@ -353,6 +371,7 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         result = trainer.train()
+        history = list(trainer.state.log_history)  # before the final evaluate() of the best model
         held_out = trainer.evaluate() if val else {}
     finally:
         if args.should_save:
@@ -382,7 +401,7 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         config.output or run_dir / "student",
         model_card(config, task, base, counts, held_out_accuracy),
     )
-    plots.training_curves(trainer.state.log_history, run_dir / "training_curves.png")
+    plots.training_curves(history, run_dir / "training_curves.png")
     metrics = {
         **counts,
         "task": task.name,
@@ -395,7 +414,7 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         "runtime_s": round(runtime, 2),
         "trainable_parameters": trainable,
         "parameters": sum(p.numel() for p in student.parameters()),
-        "log_history": trainer.state.log_history,
+        "log_history": history,
     }
     write_json(run_dir / "finetune_metrics.json", metrics)
     save_config(run_dir, "finetune", config)

@@ -1,6 +1,6 @@
 """Stage 1: prompt teachers to label (and rationalise) each text, caching every call in the run ledger.
 
-    python -m llmkd.generate --input news.csv --teacher local --run artifacts/runs/news
+python -m llmkd.generate --input news.csv --teacher local --run artifacts/runs/news
 """
 
 from __future__ import annotations
@@ -38,24 +38,37 @@ class GenerateConfig:
 
     input: str | None = field(
         default=None,
-        metadata={"help": "Texts to label: .csv, .jsonl, .parquet, .txt (one per line), PhraseBank "
-                  "'sentence@label' .txt, or hf:NAME[:CONFIG][:SPLIT]. Required."},
+        metadata={
+            "help": "Texts to label: .csv, .jsonl, .parquet, .txt (one per line), PhraseBank "
+            "'sentence@label' .txt, or hf:NAME[:CONFIG][:SPLIT]. Required."
+        },
     )
     run: str | None = field(
         default=None,
         metadata={"help": "Run directory (default: artifacts/runs/<input name>-<task>). Reuse it to resume."},
     )
-    task: str = field(default="fin-sentiment", metadata={"help": "Task name in prompts/ or a path to a task YAML."})
+    task: str = field(
+        default="fin-sentiment", metadata={"help": "Task name in prompts/ or a path to a task YAML."}
+    )
     teacher: list[str] = field(
         default_factory=lambda: ["local"],
-        metadata={"help": "Teacher: local, hf:PATH_OR_ID, gpt-4o, openai:MODEL, claude-..., anthropic:MODEL, "
-                  "vllm:MODEL, ollama:MODEL, openai-compatible:MODEL. Give several for an ensemble."},
+        metadata={
+            "help": "Teacher: local, hf:PATH_OR_ID, gpt-4o, openai:MODEL, claude-..., anthropic:MODEL, "
+            "vllm:MODEL, ollama:MODEL, openai-compatible:MODEL. Give several for an ensemble."
+        },
     )
-    text_column: str = field(default="text", metadata={"help": "Column holding the text (CSV/JSONL/Parquet/hf)."})
-    id_column: str | None = field(default=None, metadata={"help": "Column holding a unique id (default: hash of the text)."})
-    label_column: str | None = field(default=None, metadata={"help": "Column holding a gold label, kept as 'gold'."})
+    text_column: str = field(
+        default="text", metadata={"help": "Column holding the text (CSV/JSONL/Parquet/hf)."}
+    )
+    id_column: str | None = field(
+        default=None, metadata={"help": "Column holding a unique id (default: hash of the text)."}
+    )
+    label_column: str | None = field(
+        default=None, metadata={"help": "Column holding a gold label, kept as 'gold'."}
+    )
     label_map: str | None = field(
-        default=None, metadata={"help": "Map raw gold labels to task labels, e.g. 0=negative,1=positive,2=neutral."}
+        default=None,
+        metadata={"help": "Map raw gold labels to task labels, e.g. 0=negative,1=positive,2=neutral."},
     )
     format: Literal["auto", "csv", "jsonl", "parquet", "text", "phrasebank", "hf"] = field(
         default="auto", metadata={"help": "Input format (auto: from the extension or hf: prefix)."}
@@ -63,26 +76,33 @@ class GenerateConfig:
     limit: int | None = field(default=None, metadata={"help": "Use only the first N items."})
     rationale: bool = field(default=True, metadata={"help": "Ask the teacher for a one-sentence rationale."})
     samples: int = field(
-        default=1, metadata={"help": "Sampled answers per item for API teachers (soft labels without log-probs)."}
+        default=1,
+        metadata={"help": "Sampled answers per item for API teachers (soft labels without log-probs)."},
     )
     temperature: float | None = field(
         default=None, metadata={"help": "Sampling temperature (default 0, or 1 when --samples > 1)."}
     )
-    few_shot: bool = field(default=True, metadata={"help": "Show the task's few-shot examples to the teacher."})
+    few_shot: bool = field(
+        default=True, metadata={"help": "Show the task's few-shot examples to the teacher."}
+    )
     max_new_tokens: int = field(default=64, metadata={"help": "Token limit for generated rationales."})
     batch_size: int = field(default=16, metadata={"help": "Items per forward pass for local teachers."})
     base_url: str | None = field(
         default=None, metadata={"help": "API base URL (OpenAI-compatible servers; default OPENAI_BASE_URL)."}
     )
     concurrency: int = field(default=16, metadata={"help": "API requests in flight at once."})
-    rpm: int | None = field(default=None, metadata={"help": "Requests-per-minute limit (default: per model)."})
+    rpm: int | None = field(
+        default=None, metadata={"help": "Requests-per-minute limit (default: per model)."}
+    )
     tpm: int | None = field(default=None, metadata={"help": "Tokens-per-minute limit (default: per model)."})
     timeout_s: float = field(default=60.0, metadata={"help": "Per-request timeout in seconds."})
     max_attempts: int = field(default=6, metadata={"help": "Attempts per request on 429/5xx/timeouts."})
     max_cost_usd: float | None = field(
         default=None, metadata={"help": "Stop before the next request would take the run's spend past this."}
     )
-    dry_run: bool = field(default=False, metadata={"help": "Print the plan (requests, tokens, dollars); call nothing."})
+    dry_run: bool = field(
+        default=False, metadata={"help": "Print the plan (requests, tokens, dollars); call nothing."}
+    )
     device: str = field(default="cpu", metadata={"help": "Torch device for local teachers."})
 
 
@@ -92,7 +112,9 @@ def default_run_dir(config: GenerateConfig) -> Path:
 
 
 def teacher_options(config: GenerateConfig) -> TeacherOptions:
-    temperature = config.temperature if config.temperature is not None else (1.0 if config.samples > 1 else 0.0)
+    temperature = (
+        config.temperature if config.temperature is not None else (1.0 if config.samples > 1 else 0.0)
+    )
     return TeacherOptions(
         rationale=config.rationale,
         samples=config.samples,
@@ -231,7 +253,9 @@ def build_records(
 def print_summary(runs: Sequence[TeacherRun], records: Sequence[dict[str, Any]], out: Path) -> None:
     invalid = sum(r["status"] != "ok" for r in records)
     print(f"\nwrote {len(records)} records to {out} ({invalid} invalid)")
-    print(f"{'teacher':36} {'requests':>8} {'cached':>7} {'sent':>6} {'invalid':>7} {'tokens':>9} {'usd':>9} {'s':>7}")
+    print(
+        f"{'teacher':36} {'requests':>8} {'cached':>7} {'sent':>6} {'invalid':>7} {'tokens':>9} {'usd':>9} {'s':>7}"
+    )
     for r in runs:
         tokens = r.prompt_tokens + r.completion_tokens
         print(

@@ -146,7 +146,9 @@ class RunLedger:
         with self._lock:
             fetched = self._conn.execute(sql + " ORDER BY created", args).fetchall()
         for key, t, m, item_id, sample, kind, req, out in fetched:
-            yield LedgerRow(key, t, m, item_id, sample, kind, json.loads(req), TeacherOutput.from_dict(json.loads(out)))
+            yield LedgerRow(
+                key, t, m, item_id, sample, kind, json.loads(req), TeacherOutput.from_dict(json.loads(out))
+            )
 
     def count(self) -> int:
         with self._lock:

@@ -63,7 +63,7 @@ def base_model(model: str) -> str:
 
 
 def price_for(model: str) -> Price | None:
-    """The price of ``model``: exact name, else the longest listed prefix (dated snapshots); None if unknown."""
+    """Price of ``model``: exact name, else the longest listed prefix (dated snapshots); None if unknown."""
     prices, _ = _table()
     name = base_model(model)
     if name in prices:

@@ -53,9 +53,33 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                     raise RunError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
 
 
+def replace_section(document: str, name: str, section: str) -> str:
+    """``document`` with the block between ``<!-- llmkd:NAME -->`` markers replaced by ``section`` (or appended)."""
+    start, end = f"<!-- llmkd:{name} -->", f"<!-- /llmkd:{name} -->"
+    block = f"{start}\n{section.rstrip()}\n{end}\n"
+    if start in document and end in document.split(start, 1)[1]:
+        before, rest = document.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        return before + block + ("\n" + after if after else "")
+    if not document.strip():
+        document = "# llmkd run report\n"
+    return document.rstrip("\n") + "\n\n" + block
+
+
+def update_report_section(run_dir: str | Path, name: str, section: str) -> Path:
+    """Replace one stage's section of ``RUN/report.md``, leaving the other stages' sections alone."""
+    path = Path(run_dir) / "report.md"
+    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    atomic_write_text(path, replace_section(current, name, section))
+    return path
+
+
 def save_config(run_dir: str | Path, stage: str, config: Any) -> Path:
     """Save a stage's resolved configuration (every flag and default) as ``<stage>_config.json``."""
-    data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        data = dataclasses.asdict(config)
+    else:
+        data = dict(config)
     path = Path(run_dir) / f"{stage}_config.json"
     write_json(path, data)
     return path

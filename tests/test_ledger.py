@@ -16,16 +16,44 @@ def _out(label: str) -> TeacherOutput:
 def test_key_depends_on_everything() -> None:
     base = request_key("t", "m", "prompt", {"temp": 0}, 0)
     assert base == request_key("t", "m", "prompt", {"temp": 0}, 0)
-    assert len({base, request_key("t2", "m", "prompt", {"temp": 0}, 0), request_key("t", "m2", "prompt", {"temp": 0}, 0),
-                request_key("t", "m", "prompt2", {"temp": 0}, 0), request_key("t", "m", "prompt", {"temp": 1}, 0),
-                request_key("t", "m", "prompt", {"temp": 0}, 1)}) == 6
+    assert (
+        len(
+            {
+                base,
+                request_key("t2", "m", "prompt", {"temp": 0}, 0),
+                request_key("t", "m2", "prompt", {"temp": 0}, 0),
+                request_key("t", "m", "prompt2", {"temp": 0}, 0),
+                request_key("t", "m", "prompt", {"temp": 1}, 0),
+                request_key("t", "m", "prompt", {"temp": 0}, 1),
+            }
+        )
+        == 6
+    )
 
 
 def test_put_get_resume(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     with RunLedger(path) as ledger:
-        ledger.put("k1", teacher="t", model="m", item_id="i1", sample=0, kind="label", request={"p": 1}, output=_out("a"))
-        ledger.put("k1", teacher="t", model="m", item_id="i1", sample=0, kind="label", request={"p": 1}, output=_out("b"))
+        ledger.put(
+            "k1",
+            teacher="t",
+            model="m",
+            item_id="i1",
+            sample=0,
+            kind="label",
+            request={"p": 1},
+            output=_out("a"),
+        )
+        ledger.put(
+            "k1",
+            teacher="t",
+            model="m",
+            item_id="i1",
+            sample=0,
+            kind="label",
+            request={"p": 1},
+            output=_out("b"),
+        )
         assert ledger.count() == 1  # first write wins
     with RunLedger(path) as ledger:
         assert ledger.existing(["k1", "k2"]) == {"k1"}
@@ -43,5 +71,7 @@ def test_jobs_upsert(tmp_path: Path) -> None:
     with RunLedger(tmp_path / "l.sqlite") as ledger:
         ledger.put_job("batch_1", teacher="t", kind="openai-batch", state="running", payload={"n": 3})
         ledger.put_job("batch_1", teacher="t", kind="openai-batch", state="done", payload={"n": 3})
-        assert ledger.jobs("t") == [{"job_id": "batch_1", "kind": "openai-batch", "state": "done", "payload": {"n": 3}}]
+        assert ledger.jobs("t") == [
+            {"job_id": "batch_1", "kind": "openai-batch", "state": "done", "payload": {"n": 3}}
+        ]
         assert ledger.jobs("other") == []

@@ -39,8 +39,10 @@ def test_embedded_teacher_labels_and_rationalises() -> None:
         "Revenue fell 12% as demand weakened.",
     ]
     seen = []
-    outputs = teacher.label([TeacherRequest(Item(id=str(i), text=t)) for i, t in enumerate(texts)],
-                            on_result=lambda req, out: seen.append(req.item.id))
+    outputs = teacher.label(
+        [TeacherRequest(Item(id=str(i), text=t)) for i, t in enumerate(texts)],
+        on_result=lambda req, out: seen.append(req.item.id),
+    )
     assert seen == [str(i) for i in range(len(texts))]
     for out in outputs:
         assert out.status == "ok" and out.prob_method == "label-scoring"

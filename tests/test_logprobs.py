@@ -20,7 +20,11 @@ def test_whole_label_tokens_renormalised_over_labels() -> None:
         TokenStep('{"', 0.0),
         TokenStep("label", 0.0),
         TokenStep('":"', 0.0),
-        TokenStep("positive", lg(0.7), (("positive", lg(0.7)), ("negative", lg(0.2)), ("neutral", lg(0.05)), ("xyz", lg(0.05)))),
+        TokenStep(
+            "positive",
+            lg(0.7),
+            (("positive", lg(0.7)), ("negative", lg(0.2)), ("neutral", lg(0.05)), ("xyz", lg(0.05))),
+        ),
         TokenStep('","', 0.0),
     ]
     probs = label_probabilities(steps, LABELS)
@@ -69,9 +73,13 @@ def test_token_that_starts_before_the_value() -> None:
 
 def test_unseen_labels_get_zero_or_floor() -> None:
     steps = [TokenStep('{"label":"', 0.0), TokenStep("positive", lg(0.8), (("negative", lg(0.2)),))]
-    assert label_probabilities(steps, LABELS) == pytest.approx({"positive": 0.8, "negative": 0.2, "neutral": 0.0})
+    assert label_probabilities(steps, LABELS) == pytest.approx(
+        {"positive": 0.8, "negative": 0.2, "neutral": 0.0}
+    )
     floored = label_probabilities(steps, LABELS, floor=0.01)
-    assert floored == pytest.approx({"positive": 0.81 / 1.03, "negative": 0.21 / 1.03, "neutral": 0.01 / 1.03})
+    assert floored == pytest.approx(
+        {"positive": 0.81 / 1.03, "negative": 0.21 / 1.03, "neutral": 0.01 / 1.03}
+    )
 
 
 def test_bare_answer() -> None:

@@ -35,7 +35,10 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def requests(n: int) -> list[TeacherRequest]:
-    return [TeacherRequest(Item(id=f"id{i}", text=f"Company {i} reported sales up {i % 40} percent.")) for i in range(n)]
+    return [
+        TeacherRequest(Item(id=f"id{i}", text=f"Company {i} reported sales up {i % 40} percent."))
+        for i in range(n)
+    ]
 
 
 def teacher(spec: str, task, url: str, **options) -> OpenAITeacher:
@@ -59,8 +62,14 @@ def test_compatible_server_needs_base_url(task) -> None:
 
 def test_thousand_items_with_faults_each_once_and_exact_cost(task) -> None:
     faults = Faults(
-        rate_429=0.06, rate_500=0.07, rate_503=0.04, rate_slow=0.03, slow_s=1.0,
-        rate_malformed=0.05, rate_out_of_set=0.03, seed=7,
+        rate_429=0.06,
+        rate_500=0.07,
+        rate_503=0.04,
+        rate_slow=0.03,
+        slow_s=1.0,
+        rate_malformed=0.05,
+        rate_out_of_set=0.03,
+        seed=7,
     )  # 20% of HTTP attempts fail, 8% of answers are unusable
     with OpenAIServer(faults) as server:
         t = teacher("gpt-4o-mini", task, server.url, concurrency=64, timeout_s=0.4, max_attempts=8)
@@ -83,12 +92,15 @@ def test_thousand_items_with_faults_each_once_and_exact_cost(task) -> None:
     # cost: every response the server sent, usage x price (cached input at its own price)
     price = price_for("gpt-4o-mini")
     assert price is not None
-    expected = sum(
-        (u["prompt_tokens"] - u["prompt_tokens_details"]["cached_tokens"]) * price.input
-        + u["prompt_tokens_details"]["cached_tokens"] * price.cached_input
-        + u["completion_tokens"] * price.output
-        for u in server.record.usages
-    ) / 1e6
+    expected = (
+        sum(
+            (u["prompt_tokens"] - u["prompt_tokens_details"]["cached_tokens"]) * price.input
+            + u["prompt_tokens_details"]["cached_tokens"] * price.cached_input
+            + u["completion_tokens"] * price.output
+            for u in server.record.usages
+        )
+        / 1e6
+    )
     assert t.stats["cost_usd"] == pytest.approx(expected, rel=1e-9)
     assert sum(o.cost_usd for o in outputs) == pytest.approx(expected, rel=1e-9)
     assert elapsed < 30
@@ -97,7 +109,9 @@ def test_thousand_items_with_faults_each_once_and_exact_cost(task) -> None:
 def test_logprobs_absent_are_reported_not_invented(task) -> None:
     with OpenAIServer(Faults(logprobs=False)) as server:
         outputs = teacher("gpt-4o", task, server.url).label(requests(5))
-    assert all(o.probs is None and o.prob_method == "none" and o.extra["logprobs"] == "absent" for o in outputs)
+    assert all(
+        o.probs is None and o.prob_method == "none" and o.extra["logprobs"] == "absent" for o in outputs
+    )
     assert all(o.status == "ok" for o in outputs)
 
 
@@ -159,7 +173,9 @@ def test_price_table_and_cost_arithmetic(task) -> None:
     assert cost_usd("gpt-4o", Usage(1000, 100, 400)) == pytest.approx(3000 / 1e6)
     assert cost_usd("gpt-4o", Usage(1000, 100, 400), batch=True) == pytest.approx(1500 / 1e6)
     # Anthropic cache writes: 100 fresh*3 + 50 read*0.3 + 50 written*3.75 + 10 out*15
-    assert cost_usd("claude-sonnet-4-5", Usage(200, 10, 50, 50)) == pytest.approx((300 + 15 + 187.5 + 150) / 1e6)
+    assert cost_usd("claude-sonnet-4-5", Usage(200, 10, 50, 50)) == pytest.approx(
+        (300 + 15 + 187.5 + 150) / 1e6
+    )
     prompt, completion = estimate_tokens(task, [Item("a", "x" * 400), Item("b", "y" * 40)])
     assert prompt > 2 * 100 and completion == 120
 

@@ -74,5 +74,5 @@ def test_malformed_task_names_file_and_field(tmp_path: Path, mutate, field: str)
 def test_not_yaml_and_missing(tmp_path: Path) -> None:
     with pytest.raises(TaskError, match="not valid YAML"):
         load_task(str(_write(tmp_path, "labels: [unclosed")))
-    with pytest.raises(TaskError, match="known tasks: .*fin-sentiment"):
+    with pytest.raises(TaskError, match=r"known tasks: .*fin-sentiment"):
         load_task("no-such-task")

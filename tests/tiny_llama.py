@@ -8,11 +8,57 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
     "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-WORDS = (
-    "system user assistant positive negative neutral hawkish dovish classify the following text answer "
-    "with one label explain why profit rose fell company sales record loss jobs cut guidance raised "
-    "a an of to in is was and for on . , : - < > / ( ) text"
-).split()
+WORDS = [
+    "system",
+    "user",
+    "assistant",
+    "positive",
+    "negative",
+    "neutral",
+    "hawkish",
+    "dovish",
+    "classify",
+    "the",
+    "following",
+    "text",
+    "answer",
+    "with",
+    "one",
+    "label",
+    "explain",
+    "why",
+    "profit",
+    "rose",
+    "fell",
+    "company",
+    "sales",
+    "record",
+    "loss",
+    "jobs",
+    "cut",
+    "guidance",
+    "raised",
+    "a",
+    "an",
+    "of",
+    "to",
+    "in",
+    "is",
+    "was",
+    "and",
+    "for",
+    "on",
+    ".",
+    ",",
+    ":",
+    "-",
+    "<",
+    ">",
+    "/",
+    "(",
+    ")",
+    "text",
+]
 
 
 def make_tiny_llama(folder: Path, seed: int = 0) -> Path:

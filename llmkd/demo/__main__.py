@@ -35,8 +35,17 @@ def run_demo(run_dir: Path, epochs: int) -> dict[str, float]:
     _stage(
         "generate (teacher on the gold set)",
         generate.main,
-        ["--input", gold, "--id-column", "id", "--label-column", "label", "--no-rationale",
-         "--run", str(teacher_on_gold)],
+        [
+            "--input",
+            gold,
+            "--id-column",
+            "id",
+            "--label-column",
+            "label",
+            "--no-rationale",
+            "--run",
+            str(teacher_on_gold),
+        ],
         timings,
     )
     _stage("filter", filter.main, ["--run", str(run_dir), "--exclude", gold], timings)
@@ -44,8 +53,16 @@ def run_demo(run_dir: Path, epochs: int) -> dict[str, float]:
     _stage(
         "evaluate",
         evaluate.main,
-        ["--run", str(run_dir), "--gold", gold, "--id-column", "id",
-         "--teacher-labels", str(teacher_on_gold / "labels.jsonl")],
+        [
+            "--run",
+            str(run_dir),
+            "--gold",
+            gold,
+            "--id-column",
+            "id",
+            "--teacher-labels",
+            str(teacher_on_gold / "labels.jsonl"),
+        ],
         timings,
     )
     return timings

@@ -11,6 +11,15 @@ from llmkd.students.encoder import (
     predict_probs,
     resolve_student,
     save_student,
+    student_name,
 )
 
-__all__ = ["add_lora", "load_classifier", "load_student", "predict_probs", "resolve_student", "save_student"]
+__all__ = [
+    "add_lora",
+    "load_classifier",
+    "load_student",
+    "predict_probs",
+    "resolve_student",
+    "save_student",
+    "student_name",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,17 @@ CLASSIFIER_HEADS = ("pre_classifier", "classifier", "score")
 FALLBACK_LORA_TARGETS = ["query", "value"]
 
 
+EMBEDDED_NAMES = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+}
+
+
+def student_name(spec: str) -> str:
+    """A readable name for the base model: the hub id of an embedded model, else ``spec`` itself."""
+    return EMBEDDED_NAMES.get(spec, spec)
+
+
 def resolve_student(spec: str) -> str:
     """``minilm`` -> the embedded MiniLM folder; any other value is a local path or hub id."""
     return resolve_encoder_model(spec)
@@ -34,13 +46,20 @@ def resolve_student(spec: str) -> str:
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load-time warnings (e.g. "newly initialized classifier weights")."""
+    """Silence load/save chatter: "newly initialized weights" warnings, weight-loading progress bars and
+    deprecation warnings raised inside transformers/peft (not by llmkd's own calls)."""
     previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
     finally:
         hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_classifier(spec: str, labels: Sequence[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -94,7 +113,8 @@ def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float) -> Any:
         target_modules=lora_target_modules(model),
         modules_to_save=head_modules(model),
     )
-    return get_peft_model(model, config)
+    with quiet_transformers():
+        return get_peft_model(model, config)
 
 
 def merged(model: Any) -> PreTrainedModel:
@@ -116,8 +136,9 @@ def save_student(
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     old = target.parent / f".{target.name}.old"
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        with quiet_transformers():
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)

@@ -8,6 +8,7 @@ requests per item (``sample`` 0..K-1, default temperature 1.0) and takes the emp
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -166,7 +167,7 @@ class AnthropicTeacher(RemoteTeacher):
             tokens, worst = self._worst_case(system, messages)
             try:
                 message = await self._call(
-                    lambda: client.messages.create(**self.create_kwargs(system, messages)),
+                    functools.partial(client.messages.create, **self.create_kwargs(system, messages)),
                     tokens=tokens,
                     worst_cost=worst,
                 )

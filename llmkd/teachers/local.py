@@ -23,13 +23,17 @@ from llmkd.teachers.label_scoring import label_logprobs, prefix_cache
 class LocalTeacher:
     """A transformers causal LM used as a teacher on this machine."""
 
-    def __init__(self, model_path: str, task: Task, options: TeacherOptions, name: str, model_id: str) -> None:
+    def __init__(
+        self, model_path: str, task: Task, options: TeacherOptions, name: str, model_id: str
+    ) -> None:
         from transformers import AutoTokenizer
 
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         except (OSError, ValueError) as exc:
-            raise TeacherError(f"cannot load tokenizer of {model_path!r}: {str(exc).splitlines()[0]}") from None
+            raise TeacherError(
+                f"cannot load tokenizer of {model_path!r}: {str(exc).splitlines()[0]}"
+            ) from None
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
@@ -49,7 +53,9 @@ class LocalTeacher:
             try:
                 lm = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch.float32)
             except (OSError, ValueError) as exc:
-                raise TeacherError(f"cannot load causal LM {self.model_path!r}: {str(exc).splitlines()[0]}") from None
+                raise TeacherError(
+                    f"cannot load causal LM {self.model_path!r}: {str(exc).splitlines()[0]}"
+                ) from None
             self._lm = lm.eval().to(self.options.device)
             self._prefix_cache = prefix_cache(self._lm, self._prefix_ids)
         return self._lm
@@ -72,7 +78,9 @@ class LocalTeacher:
 
     def _render(self, messages: list[dict[str, str]], generation_prompt: bool) -> str:
         return str(
-            self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+            self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=generation_prompt
+            )
         )
 
     def _shared_prefix(self) -> tuple[str, list[int]]:
@@ -138,7 +146,7 @@ class LocalTeacher:
         results = []
         for row in range(len(prompts)):
             tokens = new[row][new[row] != self.tokenizer.pad_token_id]
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            text = str(self.tokenizer.decode(tokens, skip_special_tokens=True)).strip()
             results.append((text, int(enc.attention_mask[row].sum()), len(tokens)))
         return results
 
@@ -156,7 +164,9 @@ class LocalTeacher:
                 rationales: list[tuple[str | None, int, int]] = list(self.rationales(texts, chosen))
             else:
                 rationales = [(None, 0, 0)] * len(chunk)
-            for req, row, label, (rationale, p_tok, c_tok) in zip(chunk, probs, chosen, rationales, strict=True):
+            for req, row, label, (rationale, p_tok, c_tok) in zip(
+                chunk, probs, chosen, rationales, strict=True
+            ):
                 dist = {lab: float(p) for lab, p in zip(labels, row, strict=True)}
                 output = TeacherOutput(
                     label=label,

@@ -42,7 +42,7 @@ class TokenStep:
 
 
 def steps_from_openai(content: Sequence[Any]) -> list[TokenStep]:
-    """Convert ``choice.logprobs.content`` (SDK ``ChatCompletionTokenLogprob`` objects) to :class:`TokenStep`."""
+    """Convert ``choice.logprobs.content`` (SDK ``ChatCompletionTokenLogprob``) to :class:`TokenStep`."""
     return [
         TokenStep(c.token, float(c.logprob), tuple((t.token, float(t.logprob)) for t in c.top_logprobs or ()))
         for c in content

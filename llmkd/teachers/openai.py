@@ -75,13 +75,13 @@ class OpenAITeacher(RemoteTeacher):
 
     @classmethod
     def from_spec(cls, spec: str, task: Task, options: TeacherOptions) -> OpenAITeacher:
-        """Build from ``gpt-4o`` / ``openai:MODEL`` / ``vllm:MODEL`` / ``ollama:MODEL`` / ``openai-compatible:MODEL``.
+        """Build from ``gpt-4o``, ``openai:M``, ``vllm:M``, ``ollama:M`` or ``openai-compatible:M``.
 
         Raises:
             TeacherError: ``OPENAI_API_KEY`` is missing (OpenAI), or no base URL for a compatible server.
         """
         kind = teacher_kind(spec)
-        prefix, _, rest = spec.partition(":")
+        rest = spec.partition(":")[2]
         model = rest if rest else spec
         base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or None
         if kind == "openai-compatible":
@@ -95,7 +95,8 @@ class OpenAITeacher(RemoteTeacher):
         key = os.environ.get("OPENAI_API_KEY", "").strip()
         if not key:
             raise TeacherError(
-                f"teacher {spec!r} needs OPENAI_API_KEY: export OPENAI_API_KEY=sk-... (or use a local teacher)"
+                f"teacher {spec!r} needs OPENAI_API_KEY: export OPENAI_API_KEY=sk-... "
+                "(or use a local teacher)"
             )
         return cls(f"openai:{model}", model, task, options, api_key=key, base_url=base_url)
 
@@ -169,6 +170,7 @@ class OpenAITeacher(RemoteTeacher):
     async def _complete(self, client: openai.AsyncOpenAI, messages: list[dict[str, Any]]) -> ChatCompletion:
         while True:
             tokens, worst = self._worst_case(messages)
+            mode = (self.structured, self.want_logprobs)
             try:
                 return await self._call(
                     lambda: client.chat.completions.create(**self.create_kwargs(messages)),
@@ -176,7 +178,8 @@ class OpenAITeacher(RemoteTeacher):
                     worst_cost=worst,
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                if not self._degrade(exc):
+                switched = mode != (self.structured, self.want_logprobs)  # another request already degraded
+                if not (self.compatible and switched) and not self._degrade(exc):
                     raise
 
     def _usage(self, completion: ChatCompletion) -> Usage:

@@ -45,11 +45,18 @@ class AnthropicServer(LoopbackServer):
             return web.json_response(error_body("overloaded_error", "Overloaded"), status=529)
         if draw.kind == "slow":
             await asyncio.sleep(self.faults.slow_s)
+            if request.transport is None or request.transport.is_closing():
+                self.record.outcomes["dropped"] += (
+                    1  # the client timed out: nothing delivered, nothing billed
+                )
+                return web.Response(status=499)
         tools = body.get("tools") or []
         schema = tools[0]["input_schema"] if tools else {}
         labels = schema.get("properties", {}).get("label", {}).get("enum") or self.labels
         # the item's text is in the first user turn after the few-shot ones: find the last <text> block
-        user_texts = [m["content"] for m in body["messages"] if m["role"] == "user" and "<text>" in str(m["content"])]
+        user_texts = [
+            m["content"] for m in body["messages"] if m["role"] == "user" and "<text>" in str(m["content"])
+        ]
         text = text_of(user_texts[-1]) if user_texts else ""
         label = self.label_for(text, labels)
         if float(body.get("temperature", 1.0)) > 0 and draw.rng.random() < 0.3:
@@ -64,7 +71,14 @@ class AnthropicServer(LoopbackServer):
             stop = "end_turn"
         else:
             name = tools[0]["name"] if tools else "record_label"
-            content = [{"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", "name": name, "input": tool_input}]
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{uuid.uuid4().hex[:20]}",
+                    "name": name,
+                    "input": tool_input,
+                }
+            ]
             stop = "tool_use"
         prompt = approx_tokens(str(body.get("system", ""))) + sum(
             approx_tokens(str(m["content"])) + 4 for m in body["messages"]

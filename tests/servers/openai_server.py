@@ -50,7 +50,10 @@ class OpenAIServer(LoopbackServer):
             return web.json_response(
                 error_body("Rate limit reached for requests", "requests", "rate_limit_exceeded"),
                 status=429,
-                headers={"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(int(wait * 1000) + 1)},
+                headers={
+                    "retry-after": str(max(1, math.ceil(wait))),
+                    "retry-after-ms": str(int(wait * 1000) + 1),
+                },
             )
         fmt = body.get("response_format") or {}
         if self.faults.reject_json_schema and fmt.get("type") == "json_schema":
@@ -69,9 +72,16 @@ class OpenAIServer(LoopbackServer):
                 headers={"retry-after-ms": str(int(self.faults.retry_after_s * 1000))},
             )
         if draw.kind in {"500", "503"}:
-            return web.json_response(error_body("The server had an error", "server_error"), status=int(draw.kind))
+            return web.json_response(
+                error_body("The server had an error", "server_error"), status=int(draw.kind)
+            )
         if draw.kind == "slow":
             await asyncio.sleep(self.faults.slow_s)
+            if request.transport is None or request.transport.is_closing():
+                self.record.outcomes["dropped"] += (
+                    1  # the client timed out: nothing delivered, nothing billed
+                )
+                return web.Response(status=499)
         labels = self.labels
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
         enum = ((schema.get("properties") or {}).get("label") or {}).get("enum")
@@ -97,11 +107,13 @@ class OpenAIServer(LoopbackServer):
         out: list[dict[str, Any]] = []
         seen_value = False
         for i, token in enumerate(tokens):
-            if not seen_value and i > 0 and tokens[i - 1] == '":"' and tokens[i - 2:i - 1] == ["label"]:
+            if not seen_value and i > 0 and tokens[i - 1] == '":"' and tokens[i - 2 : i - 1] == ["label"]:
                 seen_value = True
                 p = 0.6 + 0.35 * rng.random()
                 rest = [x for x in labels if x != token]
-                alts = [(token, math.log(p))] + [(x, math.log((1 - p) * 0.99 / max(1, len(rest)))) for x in rest]
+                alts = [(token, math.log(p))] + [
+                    (x, math.log((1 - p) * 0.99 / max(1, len(rest)))) for x in rest
+                ]
             else:
                 alts = [(token, -0.001 * (1 + rng.random()))]
             fillers = [t for t in FILLER if t not in {a for a, _ in alts}]
@@ -162,13 +174,17 @@ class OpenAIServer(LoopbackServer):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Loopback OpenAI-compatible server for tests and benchmarks.")
+    parser = argparse.ArgumentParser(
+        description="Loopback OpenAI-compatible server for tests and benchmarks."
+    )
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--rate-500", type=float, default=0.0)
     parser.add_argument("--rpm", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    server = OpenAIServer(Faults(latency_s=args.latency, rate_500=args.rate_500, rpm=args.rpm, seed=args.seed))
+    server = OpenAIServer(
+        Faults(latency_s=args.latency, rate_500=args.rate_500, rpm=args.rpm, seed=args.seed)
+    )
     server.start()
     print(server.port, flush=True)
     try:

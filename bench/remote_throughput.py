@@ -1,0 +1,124 @@
+"""Remote-teacher throughput against a loopback OpenAI-compatible server (not a timed test).
+
+Scenario 1: 300 ms latency per request, 1,000 items at concurrency 64, with log-probs (top 20) and every
+result stored in a RunLedger as it arrives; ceiling = 64 / 0.3 s ~ 213 items/s.
+Scenario 2: same server answering 10% of requests with HTTP 500 and enforcing 3,000 requests/minute with
+429 + Retry-After; ceiling ~ 50 req/s x 0.9 = 45 good items/s; nothing may be lost.
+
+Run: ``.venv/bin/python bench/remote_throughput.py`` (writes bench/results/remote_throughput.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from llmkd.ledger import RunLedger, request_key  # noqa: E402
+from llmkd.records import Item, TeacherOutput  # noqa: E402
+from llmkd.task import load_task  # noqa: E402
+from llmkd.teachers import TeacherOptions  # noqa: E402
+from llmkd.teachers.base import TeacherRequest  # noqa: E402
+from llmkd.teachers.openai import OpenAITeacher  # noqa: E402
+
+
+def start_server(*args: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.servers.openai_server", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    port = proc.stdout.readline().strip()
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def run(url: str, n: int, options: TeacherOptions, run_dir: Path) -> dict[str, Any]:
+    task = load_task("fin-sentiment")
+    teacher = OpenAITeacher.from_spec("openai-compatible:bench-model", task, options)
+    ledger = RunLedger(run_dir / "ledger.sqlite")
+    batch = [
+        TeacherRequest(Item(id=f"b{i}", text=f"Company {i} said sales rose {i % 50} percent."))
+        for i in range(n)
+    ]
+
+    def store(req: TeacherRequest, out: TeacherOutput) -> None:
+        payload = teacher.request_payload(req)
+        key = request_key(teacher.name, teacher.model, payload["prompt"], payload["params"], req.sample)
+        ledger.put(
+            key,
+            teacher=teacher.name,
+            model=teacher.model,
+            item_id=req.item.id,
+            sample=req.sample,
+            kind="label",
+            request=payload,
+            output=out,
+        )
+
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    outputs = teacher.label(batch, on_result=store)
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    good = sum(o.status == "ok" for o in outputs)
+    stored = ledger.count()
+    ledger.close()
+    return {
+        "items": n,
+        "seconds": round(elapsed, 2),
+        "items_per_s": round(n / elapsed, 1),
+        "good_items_per_s": round(good / elapsed, 1),
+        "ok": good,
+        "invalid": n - good,
+        "stored_in_ledger": stored,
+        "lost": n - len(outputs),
+        "with_logprobs": sum(o.prob_method == "logprobs" for o in outputs),
+        "client_cpu_s": round(cpu, 2),
+        "stats": teacher.stats,
+    }
+
+
+def main() -> None:
+    os.environ.pop("OPENAI_API_KEY", None)
+    results: dict[str, Any] = {
+        "machine": f"{platform.node()} {os.cpu_count()} CPUs",
+        "python": sys.version.split()[0],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server("--latency", "0.3")
+        try:
+            opts = TeacherOptions(base_url=url, concurrency=64, timeout_s=30)
+            run(url, 64, opts, Path(tmp) / "warm")  # warm-up (imports, connections)
+            r1 = run(url, 1000, opts, Path(tmp) / "s1")
+            r1["ceiling_items_per_s"] = round(64 / 0.3, 1)
+            r1["fraction_of_ceiling"] = round(r1["items_per_s"] / r1["ceiling_items_per_s"], 3)
+            results["latency_300ms_c64"] = r1
+        finally:
+            proc.terminate()
+        proc, url = start_server("--latency", "0.3", "--rate-500", "0.1", "--rpm", "3000")
+        try:
+            opts = TeacherOptions(base_url=url, concurrency=64, timeout_s=30, rpm=3000, max_attempts=8)
+            r2 = run(url, 1000, opts, Path(tmp) / "s2")
+            r2["ceiling_good_items_per_s"] = 45.0
+            results["errors10_rpm3000_c64"] = r2
+        finally:
+            proc.terminate()
+    out = ROOT / "bench" / "results" / "remote_throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Export the kept set of a run (``DIR/filtered.jsonl``) for use outside llmkd.
+
+    python -m llmkd.export --run DIR --format hf|parquet|jsonl|openai-chat [--out PATH]
+
+* ``hf``: a Hugging Face dataset (``save_to_disk``; ``label`` is a ClassLabel in task order, ``probs`` the
+  teacher soft label in the same order) with a ``README.md`` dataset card recording the teachers,
+  the filter policy and the counts;
+* ``parquet`` / ``jsonl``: one row per record (id, text, label, label_id, probs, source, teacher, top_prob,
+  cluster_size);
+* ``openai-chat``: chat JSONL for OpenAI fine-tuning, ``{"messages": [system, user, assistant]}`` where the
+  system and user turns are the task's prompts and the assistant turn is the label.
+
+Every output is written to a temporary path and renamed, so an interrupted export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from llmkd.cli import parse_config, run_cli
+from llmkd.errors import ConfigError, RunError
+from llmkd.runio import atomic_write_text, read_jsonl, write_jsonl
+from llmkd.task import Task, load_task
+
+Format = Literal["hf", "parquet", "jsonl", "openai-chat"]
+DEFAULT_NAMES = {
+    "hf": "hf",
+    "parquet": "train.parquet",
+    "jsonl": "train.jsonl",
+    "openai-chat": "train_chat.jsonl",
+}
+
+
+@dataclass
+class ExportConfig:
+    """Options of ``python -m llmkd.export``."""
+
+    run: str = field(default="", metadata={"help": "Run directory holding filtered.jsonl (required)."})
+    format: Format = field(default="jsonl", metadata={"help": "Output format."})
+    out: str | None = field(
+        default=None,
+        metadata={"help": "Output path (default: DIR/export/hf, train.parquet, train.jsonl, ...)."},
+    )
+    task: str | None = field(
+        default=None,
+        metadata={
+            "help": "Task name or YAML (default: the task in DIR/generate_config.json, else fin-sentiment)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise ConfigError("--run DIR is required (the run directory holding filtered.jsonl)")
+
+
+def resolve_task(run: Path, task: str | None) -> Task:
+    """The task given, else the one recorded by the generate stage, else ``fin-sentiment``."""
+    if task is None:
+        config = run / "generate_config.json"
+        if config.is_file():
+            task = json.loads(config.read_text(encoding="utf-8")).get("task")
+    return load_task(task or "fin-sentiment")
+
+
+def export_rows(records: Sequence[dict[str, Any]], task: Task) -> list[dict[str, Any]]:
+    """Flat rows with the label id and the soft label as a list in task-label order."""
+    labels = task.labels
+    rows = []
+    for r in records:
+        if r.get("label") not in labels:
+            raise RunError(f"record {r.get('id')!r} has label {r.get('label')!r}, not one of {labels}")
+        probs = r.get("probs")
+        rows.append(
+            {
+                "id": str(r.get("id")),
+                "text": r["text"],
+                "label": r["label"],
+                "label_id": labels.index(r["label"]),
+                "probs": [float(probs.get(label, 0.0)) for label in labels] if probs else None,
+                "source": r.get("source", "input"),
+                "teacher": r.get("teacher"),
+                "top_prob": (r.get("scores") or {}).get("top_prob"),
+                "cluster_size": r.get("cluster_size", 1),
+            }
+        )
+    return rows
+
+
+def chat_rows(records: Sequence[dict[str, Any]], task: Task) -> list[dict[str, Any]]:
+    """OpenAI fine-tuning rows: system and user prompts of the task, the label as the assistant's answer."""
+    system = task.system_prompt()
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": task.user_prompt(r["text"])},
+                {"role": "assistant", "content": r["label"]},
+            ]
+        }
+        for r in records
+    ]
+
+
+def dataset_card(run: Path, rows: Sequence[dict[str, Any]], task: Task) -> str:
+    """README.md for the HF dataset: provenance (teachers, filter policy) and counts."""
+    report = _json_or_empty(run / "filter_report.json")
+    policy = _json_or_empty(run / "filter_config.json")
+    policy.pop("run", None)
+    teachers = Counter(name for r in rows for name in str(r.get("teacher") or "unknown").split(","))
+    per_label = Counter(r["label"] for r in rows)
+    per_source = Counter(r["source"] for r in rows)
+    lines = [
+        "---",
+        "language: en",
+        "task_categories: [text-classification]",
+        f"pretty_name: llmkd {task.name} ({run.name})",
+        "tags: [llmkd, distillation, finance]",
+        "---",
+        "",
+        f"# {task.name}: teacher-labelled and filtered by llmkd",
+        "",
+        f"{task.spec.description}".strip(),
+        "",
+        f"Rows: **{len(rows)}** kept of {report.get('n_in', '?')} labelled. Labels (ClassLabel order): "
+        + ", ".join(f"`{label}` {per_label.get(label, 0)}" for label in task.labels)
+        + ".",
+        "",
+        "Sources: " + ", ".join(f"{k} {v}" for k, v in per_source.most_common()) + ".",
+        "",
+        "## Teachers",
+        "",
+        *[f"- `{name}`: labelled {n} kept rows" for name, n in teachers.most_common()],
+        "",
+        "## Filtering",
+        "",
+        "Removed per reason (a record can have several): "
+        + (", ".join(f"{k} {v}" for k, v in report.get("removed", {}).items()) or "none")
+        + ".",
+        "",
+        "Policy:",
+        "",
+        "```json",
+        json.dumps(policy, indent=2),
+        "```",
+        "",
+        "## Columns",
+        "",
+        "- `text`: the text; `label`: teacher label (ClassLabel); `probs`: teacher soft label in label order",
+        "- `id`, `source` (input/augmented), `teacher`, `top_prob`, `cluster_size` (copies it stands for)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _json_or_empty(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def write_hf(rows: Sequence[dict[str, Any]], task: Task, out: Path, card: str) -> None:
+    """``save_to_disk`` into a temporary folder, add the card, then swap it into place."""
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    features = Features(
+        {
+            "id": Value("string"),
+            "text": Value("string"),
+            "label": ClassLabel(names=task.labels),
+            "probs": List(Value("float32")),
+            "source": Value("string"),
+            "teacher": Value("string"),
+            "top_prob": Value("float32"),
+            "cluster_size": Value("int32"),
+        }
+    )
+    columns = {name: [r[name] for r in rows] for name in features if name != "label"}
+    columns["label"] = [r["label_id"] for r in rows]
+    dataset = Dataset.from_dict(columns, features=features)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        dataset.save_to_disk(str(tmp))
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_parquet(rows: Sequence[dict[str, Any]], out: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_export(cfg: ExportConfig) -> Path:
+    """Write the kept set of ``cfg.run`` in ``cfg.format``; returns the output path.
+
+    Raises:
+        RunError: filtered.jsonl is missing or empty, or holds a label the task does not have.
+    """
+    run = Path(cfg.run)
+    records = list(read_jsonl(run / "filtered.jsonl"))
+    if not records:
+        raise RunError(f"{run / 'filtered.jsonl'}: no kept records to export (see filter_report.json)")
+    task = resolve_task(run, cfg.task)
+    out = Path(cfg.out) if cfg.out else run / "export" / DEFAULT_NAMES[cfg.format]
+    if cfg.format == "openai-chat":
+        write_jsonl(out, chat_rows(records, task))
+        return out
+    rows = export_rows(records, task)
+    if cfg.format == "hf":
+        write_hf(rows, task, out, dataset_card(run, rows, task))
+    elif cfg.format == "parquet":
+        write_parquet(rows, out)
+    else:
+        atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: ``python -m llmkd.export --run DIR --format FORMAT [--out PATH]``."""
+    cfg = parse_config(ExportConfig, argv, "python -m llmkd.export", "Export a run's kept set.")
+    out = run_export(cfg)
+    print(f"wrote {cfg.format} export to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -57,7 +57,7 @@ def non_alpha_fraction(text: str) -> float:
 
 
 def looks_english(text: str, *, min_words_for_stopword_check: int = 8) -> bool:
-    """A cheap language guess: mostly ASCII letters and, for longer texts, two or more English stopwords.
+    """A cheap language guess: mostly ASCII letters and, for longer texts, at least one English stopword.
 
     Short texts (fewer than ``min_words_for_stopword_check`` words) are judged by the letters alone,
     because headlines and tickers often have no function words. Texts without letters return True
@@ -71,7 +71,7 @@ def looks_english(text: str, *, min_words_for_stopword_check: int = 8) -> bool:
     words = [w.casefold() for w in _WORD.findall(text)]
     if len(words) < min_words_for_stopword_check:
         return True
-    return sum(1 for w in words if w in ENGLISH_STOPWORDS) >= 2
+    return any(w in ENGLISH_STOPWORDS for w in words)
 
 
 def words(text: str) -> list[str]:

@@ -56,8 +56,21 @@ def non_alpha_fraction(text: str) -> float:
     return sum(1 for c in visible if not c.isalpha()) / len(visible)
 
 
+# Function words of German, French, Spanish, Italian, Dutch, Swedish and Finnish that are not English words.
+OTHER_STOPWORDS = frozenset(
+    """der das des dem den und ist nicht mit auf für von zu im eine einer sich auch nach wird
+    le la les une des est et dans pour pas sur avec qui du au aux ce cette sont
+    el los las y en del por con para una es que se lo como más pero sus
+    il di che della delle nel sono per gli
+    het een van en zijn niet met voor op dat ook
+    och att det som för på är med av till den har inte
+    ja ei se oli ovat että mukaan tai kun myös vuonna""".split()
+)
+
+
 def looks_english(text: str, *, min_words_for_stopword_check: int = 8) -> bool:
-    """A cheap language guess: mostly ASCII letters and, for longer texts, at least one English stopword.
+    """A cheap language guess: mostly ASCII letters and, for longer texts, at least one English
+    stopword and no more function words of other European languages than English ones.
 
     Short texts (fewer than ``min_words_for_stopword_check`` words) are judged by the letters alone,
     because headlines and tickers often have no function words. Texts without letters return True
@@ -71,7 +84,9 @@ def looks_english(text: str, *, min_words_for_stopword_check: int = 8) -> bool:
     words = [w.casefold() for w in _WORD.findall(text)]
     if len(words) < min_words_for_stopword_check:
         return True
-    return any(w in ENGLISH_STOPWORDS for w in words)
+    english = sum(1 for w in words if w in ENGLISH_STOPWORDS)
+    foreign = sum(1 for w in words if w in OTHER_STOPWORDS)
+    return english >= 1 and english >= foreign
 
 
 def words(text: str) -> list[str]:

@@ -64,7 +64,7 @@ OTHER_STOPWORDS = frozenset(
     il di che della delle nel sono per gli
     het een van en zijn niet met voor op dat ook
     och att det som för på är med av till den har inte
-    ja ei se oli ovat että mukaan tai kun myös vuonna""".split()
+    ja ei se oli ovat että mukaan tai kun myös vuonna""".split()  # noqa: SIM905
 )
 
 

@@ -89,6 +89,36 @@ def run(url: str, n: int, options: TeacherOptions, run_dir: Path) -> dict[str, A
     }
 
 
+def raw_aiohttp(url: str, n: int, concurrency: int) -> dict[str, Any]:
+    """The same requests from a bare aiohttp client (no SDK, no parsing, no ledger): what the server and
+    this machine allow, i.e. the practical ceiling next to the theoretical one."""
+    import asyncio
+
+    import aiohttp
+
+    task = load_task("fin-sentiment")
+    teacher = OpenAITeacher.from_spec("openai-compatible:bench-model", task, TeacherOptions(base_url=url))
+    bodies = [
+        teacher.create_kwargs(teacher.messages(f"Raw {i} said sales rose {i % 50} percent."))
+        for i in range(n)
+    ]
+
+    async def go() -> float:
+        gate = asyncio.Semaphore(concurrency)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+            async def one(body: dict[str, Any]) -> None:
+                async with gate, session.post(f"{url}/chat/completions", json=body) as response:
+                    await response.read()
+
+            start = time.perf_counter()
+            await asyncio.gather(*(one(b) for b in bodies))
+            return time.perf_counter() - start
+
+    elapsed = asyncio.run(go())
+    return {"items": n, "seconds": round(elapsed, 2), "items_per_s": round(n / elapsed, 1)}
+
+
 def main() -> None:
     os.environ.pop("OPENAI_API_KEY", None)
     results: dict[str, Any] = {
@@ -103,6 +133,9 @@ def main() -> None:
             r1 = run(url, 1000, opts, Path(tmp) / "s1")
             r1["ceiling_items_per_s"] = round(64 / 0.3, 1)
             r1["fraction_of_ceiling"] = round(r1["items_per_s"] / r1["ceiling_items_per_s"], 3)
+            raw = raw_aiohttp(url, 1000, 64)
+            r1["raw_aiohttp_items_per_s"] = raw["items_per_s"]
+            r1["fraction_of_raw_aiohttp"] = round(r1["items_per_s"] / raw["items_per_s"], 3)
             results["latency_300ms_c64"] = r1
         finally:
             proc.terminate()

@@ -6,6 +6,7 @@ confusion matrices and a reliability diagram (PNG), and ``DIR/evaluate_config.js
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ import numpy as np
 
 from llmkd import metrics, plots
 from llmkd.cli import parse_config, run_cli
-from llmkd.errors import ConfigError, InputError, RunError
+from llmkd.errors import ConfigError, InputError, LlmkdError, RunError
 from llmkd.records import Item
+from llmkd.report_html import write_report_html
 from llmkd.runio import read_jsonl, save_config, update_report_section, write_json
 from llmkd.task import Task, load_task
 
@@ -65,6 +67,29 @@ class EvaluateConfig:
         default="auto", metadata={"help": "torch device for the student ('auto': cuda if present)"}
     )
     n_bins: int = field(default=10, metadata={"help": "confidence bins for ECE and the reliability diagram"})
+    time_teacher: bool = field(
+        default=True,
+        metadata={"help": "time a local teacher on up to --teacher-timing-items gold texts for throughput"},
+    )
+    plots: bool = field(default=True, metadata={"help": "write the PNG figures and report.html"})
+    teacher_timing_items: int = field(
+        default=64, metadata={"help": "gold texts a local teacher is timed on (--time-teacher)"}
+    )
+    cpu_usd_per_hour: float = field(
+        default=0.10,
+        metadata={
+            "help": "assumed price of an hour of this CPU machine, for the student's (and a local "
+            "teacher's) cost per 1,000 items; $0.10/h is roughly a small 2-4 vCPU cloud VM"
+        },
+    )
+    student_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "student folder (default: RUN/student, else RUN/student-causal/merged); a folder with "
+            "llmkd_student.json is a causal student scored by label scoring",
+            "metavar": "DIR",
+        },
+    )
 
 
 def _normalise(text: str) -> str:
@@ -147,6 +172,47 @@ def _device(name: str) -> str:
     return name
 
 
+def find_student(run_dir: Path, explicit: str | None) -> tuple[Path | None, str]:
+    """The student folder and its kind (``encoder`` or ``causal``, from ``llmkd_student.json``)."""
+    from llmkd.students.causal import read_marker
+
+    if explicit:
+        folder = Path(explicit)
+        if not (folder / "config.json").is_file():
+            raise RunError(f"{folder}: no config.json; not a student model folder (check --student-path)")
+    else:
+        candidates = [run_dir / "student", run_dir / "student-causal" / "merged"]
+        folder = next((c for c in candidates if (c / "config.json").is_file()), None)  # type: ignore[assignment]
+        if folder is None:
+            return None, "none"
+    return folder, "causal" if read_marker(folder) is not None else "encoder"
+
+
+def causal_student_predictions(
+    folder: Path, texts: list[str], task: Task, config: EvaluateConfig
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Label-scoring probabilities of a causal student, plus speed and size figures."""
+    from llmkd.students.causal import CausalStudent
+
+    student = CausalStudent.load(folder, task)
+    student.model.to(_device(config.device))
+    batch = max(1, min(config.batch_size, 16))
+    student.predict_probs(texts[:batch], batch, progress=False)
+    started = time.perf_counter()
+    probs = student.predict_probs(texts, batch)
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    speed = {
+        "kind": "causal",
+        "throughput_items_per_s": len(texts) / elapsed,
+        "latency_ms_per_item": 1000.0 * elapsed / max(len(texts), 1),
+        "parameters": int(sum(p.numel() for p in student.model.parameters())),
+        "size_mb": round(_model_size_mb(folder), 2),
+        "device": str(next(student.model.parameters()).device),
+        "batch_size": batch,
+    }
+    return probs, speed
+
+
 def student_predictions(
     folder: Path, texts: list[str], labels: list[str], config: EvaluateConfig
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -167,6 +233,7 @@ def student_predictions(
     elapsed = max(time.perf_counter() - started, 1e-9)
     order = [student_labels.index(label) for label in labels]
     speed = {
+        "kind": "encoder",
         "throughput_items_per_s": len(texts) / elapsed,
         "latency_ms_per_item": 1000.0 * elapsed / max(len(texts), 1),
         "parameters": int(sum(p.numel() for p in model.parameters())),
@@ -175,6 +242,110 @@ def student_predictions(
         "batch_size": config.batch_size,
     }
     return probs[:, order], speed
+
+
+def generate_settings(run_dir: Path) -> dict[str, Any]:
+    """``generate_config.json`` of the run ({} when absent or unreadable)."""
+    path = run_dir / "generate_config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def time_local_teachers(
+    run_dir: Path, task: Task, items: list[Item], config: EvaluateConfig
+) -> dict[str, dict[str, Any]]:
+    """Throughput of each local teacher of the run (generate's spec and options) on up to
+    ``--teacher-timing-items`` gold texts, after a warm-up batch that loads the model."""
+    from llmkd.generate import GenerateConfig, teacher_options
+    from llmkd.teachers import build_teacher, teacher_kind
+    from llmkd.teachers.base import TeacherRequest
+
+    settings = generate_settings(run_dir)
+    specs = [str(t) for t in settings.get("teacher") or []]
+    local = [spec for spec in specs if teacher_kind(spec) in {"local", "hf"}]
+    if not local or not items:
+        return {}
+    known = {f.name for f in dataclasses.fields(GenerateConfig)}
+    options = teacher_options(GenerateConfig(**{k: v for k, v in settings.items() if k in known}))
+    sample = items[: max(1, config.teacher_timing_items)]
+    timed: dict[str, dict[str, Any]] = {}
+    for spec in local:
+        teacher = build_teacher(spec, task, options)
+        try:
+            warm = sample[: max(1, min(len(sample), options.batch_size))]
+            teacher.label([TeacherRequest(item) for item in warm])
+            started = time.perf_counter()
+            teacher.label([TeacherRequest(item) for item in sample])
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            lm = getattr(teacher, "lm", None)
+            timed[teacher.name] = {
+                "items": len(sample),
+                "throughput_items_per_s": len(sample) / elapsed,
+                "latency_ms_per_item": 1000.0 * elapsed / len(sample),
+                "parameters": int(sum(p.numel() for p in lm.parameters())) if lm is not None else None,
+                "rationale": options.rationale,
+                "batch_size": options.batch_size,
+                "device": options.device,
+            }
+        finally:
+            teacher.close()
+    return timed
+
+
+def ledger_spend(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Dollars and distinct items per teacher in ``RUN/ledger.sqlite`` ({} without a ledger)."""
+    from llmkd.ledger import RunLedger
+
+    path = run_dir / "ledger.sqlite"
+    if not path.is_file():
+        return {}
+    spend: dict[str, dict[str, Any]] = {}
+    with RunLedger(path) as ledger:
+        for row in ledger.rows():
+            entry = spend.setdefault(row.teacher, {"usd": 0.0, "items": set(), "requests": 0})
+            entry["usd"] += float(row.output.cost_usd or 0.0)
+            entry["items"].add(row.item_id)
+            entry["requests"] += 1
+    return {
+        name: {
+            "usd": round(e["usd"], 6),
+            "items": len(e["items"]),
+            "requests": e["requests"],
+            "usd_per_1000": metrics.usd_per_1000_from_spend(e["usd"], len(e["items"])),
+        }
+        for name, e in spend.items()
+    }
+
+
+def cost_summary(
+    student: dict[str, Any] | None,
+    local: dict[str, dict[str, Any]],
+    spend: dict[str, dict[str, Any]],
+    usd_per_hour: float,
+) -> dict[str, Any]:
+    """Cost per 1,000 items: API teachers from the ledger, CPU models from measured time x ``usd_per_hour``."""
+    from llmkd.teachers import teacher_kind
+
+    def cpu(latency_ms: float) -> float:
+        return metrics.usd_per_1000_from_seconds(latency_ms / 1000.0, usd_per_hour)
+
+    api = {}
+    for name, entry in spend.items():
+        try:
+            kind = teacher_kind(name)
+        except LlmkdError:
+            kind = "unknown"
+        if kind not in {"local", "hf"}:
+            api[name] = entry
+    return {
+        "cpu_usd_per_hour": usd_per_hour,
+        "student_usd_per_1000": cpu(student["latency_ms_per_item"]) if student else None,
+        "local_teachers_usd_per_1000": {n: cpu(t["latency_ms_per_item"]) for n, t in local.items()},
+        "api_teachers": api,
+    }
 
 
 def _scored(
@@ -201,13 +372,13 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     run_dir = Path(config.run)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory (check --run)")
-    student_dir = run_dir / "student"
+    student_dir, student_kind = find_student(run_dir, config.student_path)
     label_files = [Path(p) for p in config.teacher_labels] or [run_dir / "labels.jsonl"]
     for path in label_files[: len(config.teacher_labels)]:
         if not path.is_file():
             raise RunError(f"{path}: no such file (check --teacher-labels)")
     has_labels = all(p.is_file() for p in label_files)
-    has_student = (student_dir / "config.json").is_file()
+    has_student = student_dir is not None
     if not has_student and not has_labels:
         raise RunError(
             f"{run_dir}: neither student/ nor labels.jsonl; run llmkd.generate and llmkd.finetune first"
@@ -228,7 +399,12 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
 
     student_labels: list[str | None] = [None] * len(gold_items)
     if has_student:
-        probs, speed = student_predictions(student_dir, [i.text for i in gold_items], labels, config)
+        texts = [i.text for i in gold_items]
+        assert student_dir is not None
+        if student_kind == "causal":
+            probs, speed = causal_student_predictions(student_dir, texts, task, config)
+        else:
+            probs, speed = student_predictions(student_dir, texts, labels, config)
         student_labels = [labels[i] for i in probs.argmax(axis=1)]
         result["student"] = {
             **_scored(list(map(str, student_labels)), gold, labels, probs, config.n_bins),
@@ -238,7 +414,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         curves["student"] = result["student"]["reliability"]
     else:
         result["student"] = None
-        notes.append(f"no student model in {student_dir} (run llmkd.finetune); teacher only")
+        notes.append(f"no student model in {run_dir / 'student'} (run llmkd.finetune); teacher only")
 
     teacher_labels: list[str | None] = [None] * len(gold_items)
     if has_labels:
@@ -289,27 +465,39 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     else:
         result["agreement"] = None
     result["ece"] = {name: (result[name] or {}).get("ece") for name in ("student", "teacher")}
+    local = time_local_teachers(run_dir, task, gold_items, config) if config.time_teacher else {}
+    result["teacher_speed"] = local
+    spend = ledger_spend(run_dir)
+    result["cost"] = cost_summary(result["student"], local, spend, config.cpu_usd_per_hour)
+    if result["student"] and local:
+        fastest = max(t["throughput_items_per_s"] for t in local.values())
+        result["speedup_vs_local_teacher"] = result["student"]["throughput_items_per_s"] / fastest
+    if any("simulated" in name for name in [*spend, *((result["teacher"] or {}).get("teachers") or [])]):
+        notes.append("the teacher is a SIMULATED teacher (bench/simulated_teacher.py), not a real LLM")
     result["notes"] = notes
 
     figures = []
-    for name, matrix in matrices.items():
+    for name, matrix in matrices.items() if config.plots else ():
         path = run_dir / f"confusion_{name}.png"
         plots.confusion_matrix_plot(
             matrix, labels, path, f"{name.capitalize()} vs gold (n={int(matrix.sum())})"
         )
         figures.append(path.name)
-    if curves:
+    if curves and config.plots:
         plots.reliability_diagram(curves, run_dir / "reliability.png")
         figures.append("reliability.png")
     result["figures"] = figures
     write_json(run_dir / "eval.json", result)
     table = summary_table(result)
     update_report_section(run_dir, "evaluate", report_markdown(result, table))
+    if config.plots:
+        write_report_html(run_dir, f"llmkd report: {task.name}")
     save_config(run_dir, "evaluate", config)
     print(table)
     for note in notes:
         print(f"note: {note}")
-    print(f"evaluate: wrote {run_dir / 'eval.json'} and {run_dir / 'report.md'}")
+    html = " and report.html" if config.plots else ""
+    print(f"evaluate: wrote {run_dir / 'eval.json'}, {run_dir / 'report.md'}{html}")
     return result
 
 
@@ -321,12 +509,27 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _usd(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return f"${value:.4f}" if value >= 0.01 else f"${value:.6f}"
+
+
 def summary_table(result: dict[str, Any]) -> str:
-    """Markdown table: teacher vs student on the gold set."""
+    """Markdown table: teacher vs student on the gold set, with speed, size and cost."""
     s = result["student"] or {}
     t = result["teacher"] or {}
     agreement = result["agreement"] or {}
+    speed = result.get("teacher_speed") or {}
+    fastest = max(speed.values(), key=lambda x: x["throughput_items_per_s"]) if speed else {}
+    cost = result.get("cost") or {}
+    api = cost.get("api_teachers") or {}
+    api_cost = sum(e["usd_per_1000"] or 0.0 for e in api.values()) if api else None
+    local_cost = min((cost.get("local_teachers_usd_per_1000") or {}).values(), default=None)
+    teacher_cost = api_cost if api_cost is not None else local_cost
     teacher_name = "teacher" + (f" ({', '.join(t['teachers'])})" if t.get("teachers") else "")
+    student_name = "student" + (f" ({s['kind']})" if s.get("kind") else "")
+    params = fastest.get("parameters")
     rows = [
         ("gold items scored", t.get("n"), s.get("n")),
         ("accuracy", t.get("accuracy"), s.get("accuracy")),
@@ -334,12 +537,57 @@ def summary_table(result: dict[str, Any]) -> str:
         ("weighted F1", t.get("weighted_f1"), s.get("weighted_f1")),
         ("ECE (lower is better)", t.get("ece"), s.get("ece")),
         ("agreement with teacher", None, agreement.get("rate")),
-        ("throughput (items/s)", None, _fmt(s.get("throughput_items_per_s"), 1) if s else None),
-        ("size", None, f"{s['size_mb']:.1f} MB, {s['parameters'] / 1e6:.1f} M params" if s else None),
+        (
+            "throughput on this machine (items/s)",
+            _fmt(fastest.get("throughput_items_per_s"), 1) if fastest else None,
+            _fmt(s.get("throughput_items_per_s"), 1) if s else None,
+        ),
+        (
+            "latency (ms/item, batched)",
+            _fmt(fastest.get("latency_ms_per_item"), 2) if fastest else None,
+            _fmt(s.get("latency_ms_per_item"), 2) if s else None,
+        ),
+        (
+            "parameters",
+            f"{params / 1e6:.1f} M" if params else None,
+            f"{s['parameters'] / 1e6:.1f} M ({s['size_mb']:.1f} MB)" if s else None,
+        ),
+        ("cost per 1,000 items", _usd(teacher_cost), _usd(cost.get("student_usd_per_1000"))),
     ]
-    lines = [f"| metric | {teacher_name} | student |", "|---|---|---|"]
+    lines = [f"| metric | {teacher_name} | {student_name} |", "|---|---|---|"]
     lines += [f"| {name} | {_fmt(a)} | {_fmt(b)} |" for name, a, b in rows]
     return "\n".join(lines)
+
+
+def speed_and_cost_lines(result: dict[str, Any]) -> list[str]:
+    """Report lines on teacher speed, the speed-up and how cost per 1,000 items was computed."""
+    lines: list[str] = []
+    for name, t in (result.get("teacher_speed") or {}).items():
+        lines.append(
+            f"Local teacher `{name}`: {t['throughput_items_per_s']:.2f} items/s on {t['device']} "
+            f"(timed on {t['items']} gold texts, batch {t['batch_size']}, "
+            f"rationales {'on' if t['rationale'] else 'off'})."
+        )
+    if result.get("speedup_vs_local_teacher"):
+        lines.append(
+            f"The student is {result['speedup_vs_local_teacher']:.0f}x the local teacher's throughput."
+        )
+    cost = result.get("cost") or {}
+    if cost:
+        lines.append(
+            f"Cost per 1,000 items: CPU models at an assumed ${cost['cpu_usd_per_hour']:.2f} per machine-hour "
+            "(`--cpu-usd-per-hour`) times the measured seconds per item"
+            + (
+                "; API teachers from the ledger's dollars over the items they labelled: "
+                + ", ".join(
+                    f"`{n}` ${e['usd']:.4f} for {e['items']} items" for n, e in cost["api_teachers"].items()
+                )
+                if cost.get("api_teachers")
+                else ""
+            )
+            + "."
+        )
+    return [*lines, ""] if lines else []
 
 
 def report_markdown(result: dict[str, Any], table: str) -> str:
@@ -382,6 +630,7 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
             f"(batch {s['batch_size']}, {s['latency_ms_per_item']:.2f} ms per item amortised).",
             "",
         ]
+    parts += speed_and_cost_lines(result)
     if result["notes"]:
         parts += ["### Notes", "", *[f"- {note}" for note in result["notes"]], ""]
     if result["figures"]:

@@ -9,6 +9,7 @@ Reads ``DIR/filtered.jsonl`` if present, else ``DIR/labels.jsonl``; writes the m
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import sys
@@ -16,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,10 +28,12 @@ from transformers import (
     EvalPrediction,
     PreTrainedTokenizerBase,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
 from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from llmkd import plots
 from llmkd.cli import parse_config, run_cli
@@ -49,6 +52,10 @@ from llmkd.task import Task, load_task
 
 DEFAULT_LR_LORA = 5e-4
 DEFAULT_LR_FULL = 5e-5
+DEFAULT_MAX_LENGTH = 64
+CHECKPOINTS = ".checkpoints"
+FINGERPRINT = "fingerprint.json"
+NOT_FINGERPRINTED = {"resume", "output"}
 
 
 @dataclass
@@ -60,14 +67,32 @@ class FinetuneConfig:
     )
     student: str = field(
         default="minilm",
-        metadata={"help": "student encoder: 'minilm' (embedded MiniLM-L6) or any HF path / id"},
+        metadata={
+            "help": "student model: 'minilm' (embedded MiniLM-L6) or any HF encoder path / id; with "
+            "--student-kind causal: 'local' (embedded SmolLM2-135M) or any Llama/Mistral-style path / id"
+        },
+    )
+    student_kind: Literal["encoder", "causal"] = field(
+        default="encoder",
+        metadata={
+            "help": "encoder: sequence classifier with the KD loss (RUN/student); causal: LoRA SFT of a "
+            "causal LM on label + rationale targets, predicting by label scoring (RUN/student-causal)"
+        },
     )
     task: str | None = field(
         default=None, metadata={"help": "task name or YAML path (default: the task in generate_config.json)"}
     )
     temperature: float = field(default=2.0, metadata={"help": "KD temperature T"})
     alpha: float = field(
-        default=0.5, metadata={"help": "weight of the soft (KL) term; 1 - alpha for hard CE"}
+        default=0.5,
+        metadata={"help": "weight of the soft (KL) term; 1 - alpha for hard CE (0 = hard labels only)"},
+    )
+    class_weights: Literal["none", "balanced"] = field(
+        default="none",
+        metadata={
+            "help": "balanced: weight each example by n / (C * n_label) of its teacher label, so rare "
+            "labels count as much as common ones"
+        },
     )
     epochs: int = field(default=3, metadata={"help": "training epochs"})
     lr: float | None = field(
@@ -75,7 +100,10 @@ class FinetuneConfig:
         metadata={"help": f"learning rate (default {DEFAULT_LR_LORA} LoRA, {DEFAULT_LR_FULL} --full)"},
     )
     batch_size: int = field(default=32, metadata={"help": "per-device batch size"})
-    max_length: int = field(default=64, metadata={"help": "max tokens per text (longer texts are truncated)"})
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "max tokens per example (default 64 encoder, 160 causal; longer is truncated)"},
+    )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha"})
     lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout"})
@@ -85,7 +113,26 @@ class FinetuneConfig:
         default=0.1, metadata={"help": "share of teacher-labelled records held out for model selection"}
     )
     output: str | None = field(
-        default=None, metadata={"help": "where to save the student (default DIR/student)"}
+        default=None,
+        metadata={"help": "where to save the student (default DIR/student, DIR/student-causal for causal)"},
+    )
+    resume: bool = field(
+        default=True,
+        metadata={
+            "help": "resume from the last checkpoint in DIR/.checkpoints when it was made by the same "
+            "config and data (a killed run continues where it stopped)"
+        },
+    )
+    causal_system_prompt: bool = field(
+        default=False,
+        metadata={
+            "help": "causal student: keep the task's system prompt in its chat (about 200 more tokens per "
+            "example; off by default since the student learns the task from the targets)"
+        },
+    )
+    rationale_weight: float = field(
+        default=1.0,
+        metadata={"help": "causal student: share of rationale examples kept (0 = label task only)"},
     )
 
     def __post_init__(self) -> None:
@@ -93,10 +140,12 @@ class FinetuneConfig:
             raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"--alpha must be in [0, 1], got {self.alpha}")
+        if not 0.0 <= self.rationale_weight <= 1.0:
+            raise ConfigError(f"--rationale-weight must be in [0, 1], got {self.rationale_weight}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         for name in ("epochs", "batch_size", "max_length", "lora_r"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
 
@@ -107,6 +156,7 @@ class Example:
     text: str
     label: int
     probs: list[float]
+    rationale: str | None = None
 
 
 def _warn(message: str) -> None:
@@ -154,7 +204,12 @@ def teacher_distribution(record: dict[str, Any], labels: list[str]) -> list[floa
 def usable_examples(records: list[dict[str, Any]], labels: list[str]) -> list[Example]:
     """Records with status ``ok``, a non-empty text and a label of the task."""
     return [
-        Example(text=r["text"], label=labels.index(r["label"]), probs=teacher_distribution(r, labels))
+        Example(
+            text=r["text"],
+            label=labels.index(r["label"]),
+            probs=teacher_distribution(r, labels),
+            rationale=(str(r["rationale"]).strip() or None) if r.get("rationale") else None,
+        )
         for r in records
         if r.get("status") == "ok" and r.get("label") in labels and str(r.get("text") or "").strip()
     ]
@@ -169,6 +224,56 @@ def split_examples(
     val = [examples[i] for i in order[:n_val]]
     train = [examples[i] for i in order[n_val:]]
     return train, val
+
+
+def balanced_class_weights(label_ids: list[int], n_classes: int) -> list[float]:
+    """sklearn's "balanced" weights ``n / (C * n_c)``; a class with no example gets weight 0.
+
+    Example: labels ``[0, 0, 0, 1]`` over 2 classes -> ``[4 / 6, 4 / 2] = [0.667, 2.0]``.
+    """
+    counts = np.bincount(np.asarray(label_ids, dtype=int), minlength=n_classes).astype(float)
+    n = float(counts.sum())
+    return [n / (n_classes * c) if c > 0 else 0.0 for c in counts]
+
+
+def run_fingerprint(config: Any, examples: list[Example]) -> str:
+    """SHA-256 of the training-relevant config and the examples: a checkpoint resumes only on a match."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_FINGERPRINTED}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for e in examples:
+        digest.update(json.dumps([e.text, e.label, e.probs, e.rationale]).encode())
+    return digest.hexdigest()
+
+
+def last_checkpoint(work: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` folder (one with ``trainer_state.json``), or None."""
+    if not work.is_dir():
+        return None
+    done = [
+        p
+        for p in work.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if p.is_dir() and p.name.rpartition("-")[2].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return max(done, key=lambda p: int(p.name.rpartition("-")[2])) if done else None
+
+
+def prepare_checkpoints(work: Path, fingerprint: str, resume: bool) -> Path | None:
+    """Keep ``work`` and return its last checkpoint when resuming the same run; else start it afresh."""
+    marker = work / FINGERPRINT
+    if resume and marker.is_file():
+        try:
+            same = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+        except (json.JSONDecodeError, AttributeError):
+            same = False
+        checkpoint = last_checkpoint(work) if same else None
+        if checkpoint is not None:
+            return checkpoint
+        if not same:
+            _warn(f"{work}: checkpoints of another config or data; starting afresh")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(marker, {"fingerprint": fingerprint})
+    return None
 
 
 def to_dataset(examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
@@ -198,10 +303,18 @@ class DistillationTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # kd_loss is a per-batch mean
 
-    def __init__(self, *args: Any, temperature: float, alpha: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        temperature: float,
+        alpha: float,
+        class_weights: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.temperature = temperature
         self.alpha = alpha
+        self.class_weights = class_weights
 
     def compute_loss(
         self,
@@ -215,7 +328,8 @@ class DistillationTrainer(Trainer):
         soft = inputs.pop("teacher_probs")  # (B, C)
         outputs = model(**inputs)
         logits = outputs.logits  # (B, C)
-        loss = kd_loss(logits, soft.to(logits.dtype), hard, self.temperature, self.alpha)
+        weights = self.class_weights.to(logits.device) if self.class_weights is not None else None
+        loss = kd_loss(logits, soft.to(logits.dtype), hard, self.temperature, self.alpha, weights)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -288,12 +402,8 @@ classifier("Operating profit rose 12 percent to EUR 4.1 million.")
 """
 
 
-def finetune(config: FinetuneConfig) -> dict[str, Any]:
-    """Train, select on the held-out split, merge and save the student; returns the metrics written.
-
-    Raises:
-        RunError: the run directory or its labels are missing, or no record is usable.
-    """
+def load_examples(config: FinetuneConfig) -> tuple[Path, Path, Task, list[dict[str, Any]], list[Example]]:
+    """Run dir, training file, task, its records and the usable examples (with warnings)."""
     if not config.run:
         raise ConfigError("--run DIR is required")
     run_dir = Path(config.run)
@@ -314,74 +424,20 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     missing = [label for label in labels if label not in label_counts]
     if missing:
         _warn(f"{source}: no training record labelled {missing}; the student will rarely predict them")
+    return run_dir, source, task, records, examples
 
-    lr = config.lr if config.lr is not None else (DEFAULT_LR_FULL if config.full else DEFAULT_LR_LORA)
-    config = dataclasses.replace(
-        config, lr=lr, task=task.name, output=config.output or str(run_dir / "student")
-    )
-    set_seed(config.seed)
-    train, val = split_examples(examples, config.val_fraction, config.seed)
-    if not val:
-        _warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
 
-    base = resolve_student(config.student)
-    model, tokenizer = load_classifier(config.student, labels)
-    if not config.full:
-        model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    work = run_dir / ".finetune-work"
-    steps_per_epoch = max(1, -(-len(train) // config.batch_size))
-    args = TrainingArguments(
-        output_dir=str(work),
-        num_train_epochs=config.epochs,
-        learning_rate=lr,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size * 2,
-        eval_strategy="epoch" if val else "no",
-        save_strategy="epoch" if val else "no",
-        load_best_model_at_end=bool(val),
-        metric_for_best_model="accuracy",
-        greater_is_better=True,
-        save_total_limit=1,
-        save_only_model=True,
-        logging_strategy="steps",
-        logging_steps=max(1, steps_per_epoch * config.epochs // 50),
-        label_names=["labels", "teacher_probs"],
-        report_to=[],
-        seed=config.seed,
-        data_seed=config.seed,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-    )
-    if args.should_save and work.exists():
-        shutil.rmtree(work)
-    trainer = DistillationTrainer(
-        model=model,
-        args=args,
-        train_dataset=to_dataset(train, tokenizer, config.max_length),
-        eval_dataset=to_dataset(val, tokenizer, config.max_length) if val else None,
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=_accuracy,
-        temperature=config.temperature,
-        alpha=config.alpha,
-    )
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(_QuietProgress)
-    started = time.perf_counter()
-    try:
-        result = trainer.train()
-        history = list(trainer.state.log_history)  # before the final evaluate() of the best model
-        held_out = trainer.evaluate() if val else {}
-    finally:
-        if args.should_save:
-            shutil.rmtree(work, ignore_errors=True)
-    runtime = time.perf_counter() - started
-    if not trainer.is_world_process_zero():
-        return {}
-
-    held_out_accuracy = held_out.get("eval_accuracy")
-    counts = {
+def record_counts(
+    source: Path,
+    records: list[dict[str, Any]],
+    examples: list[Example],
+    train: list[Example],
+    val: list[Example],
+    labels: list[str],
+) -> dict[str, Any]:
+    """Data figures for the model card and finetune_metrics.json."""
+    label_counts = Counter(labels[e.label] for e in examples)
+    return {
         "source": source.name,
         "n_records": len(records),
         "n_used": len(examples),
@@ -392,6 +448,108 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
             {t.strip() for r in records for t in str(r.get("teacher") or "").split(",") if t.strip()}
         ),
     }
+
+
+def training_arguments(
+    config: FinetuneConfig, work: Path, n_train: int, has_val: bool, lr: float, label_names: list[str]
+) -> TrainingArguments:
+    """Trainer settings shared by both student kinds: a full checkpoint (optimizer, scheduler, RNG) per
+    epoch, so ``--resume`` continues a killed run with the same result."""
+    steps_per_epoch = max(1, -(-n_train // config.batch_size))
+    return TrainingArguments(
+        output_dir=str(work),
+        num_train_epochs=config.epochs,
+        learning_rate=lr,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        eval_strategy="epoch" if has_val else "no",
+        save_strategy="epoch",
+        load_best_model_at_end=has_val,
+        metric_for_best_model="accuracy" if has_val else None,
+        greater_is_better=True if has_val else None,
+        save_total_limit=1,
+        logging_strategy="steps",
+        logging_steps=max(1, steps_per_epoch * config.epochs // 50),
+        label_names=label_names,
+        report_to=[],
+        seed=config.seed,
+        data_seed=config.seed,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+
+
+def finetune(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
+    """Train, select on the held-out split, merge and save the student; returns the metrics written.
+
+    Args:
+        config: The stage's flags.
+        callbacks: Extra ``TrainerCallback``s (tests use one to interrupt a run).
+
+    Raises:
+        RunError: the run directory or its labels are missing, or no record is usable.
+    """
+    if config.student_kind == "causal":
+        from llmkd.students.causal import finetune_causal
+
+        return finetune_causal(config, callbacks)
+    run_dir, source, task, records, examples = load_examples(config)
+    labels = task.labels
+    lr = config.lr if config.lr is not None else (DEFAULT_LR_FULL if config.full else DEFAULT_LR_LORA)
+    config = dataclasses.replace(
+        config,
+        lr=lr,
+        task=task.name,
+        max_length=config.max_length or DEFAULT_MAX_LENGTH,
+        output=config.output or str(run_dir / "student"),
+    )
+    set_seed(config.seed)
+    train, val = split_examples(examples, config.val_fraction, config.seed)
+    if not val:
+        _warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
+    weights = (
+        balanced_class_weights([e.label for e in train], len(labels))
+        if config.class_weights == "balanced"
+        else None
+    )
+
+    base = resolve_student(config.student)
+    model, tokenizer = load_classifier(config.student, labels)
+    if not config.full:
+        model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    work = run_dir / CHECKPOINTS
+    args = training_arguments(config, work, len(train), bool(val), lr, ["labels", "teacher_probs"])
+    checkpoint = prepare_checkpoints(work, run_fingerprint(config, examples), config.resume)
+    if checkpoint is not None:
+        print(f"finetune: resuming from {checkpoint}")
+    trainer = DistillationTrainer(
+        model=model,
+        args=args,
+        train_dataset=to_dataset(train, tokenizer, int(config.max_length or DEFAULT_MAX_LENGTH)),
+        eval_dataset=to_dataset(val, tokenizer, int(config.max_length or DEFAULT_MAX_LENGTH))
+        if val
+        else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_accuracy,
+        callbacks=callbacks,
+        temperature=config.temperature,
+        alpha=config.alpha,
+        class_weights=torch.tensor(weights) if weights is not None else None,
+    )
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(_QuietProgress)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    history = list(trainer.state.log_history)  # before the final evaluate() of the best model
+    held_out = trainer.evaluate() if val else {}
+    runtime = time.perf_counter() - started
+    if not trainer.is_world_process_zero():
+        return {}
+
+    held_out_accuracy = held_out.get("eval_accuracy")
+    counts = record_counts(source, records, examples, train, val, labels)
     student = merged(trainer.model).cpu()
     student.config.id2label = dict(enumerate(labels))
     student.config.label2id = {label: i for i, label in enumerate(labels)}
@@ -406,8 +564,11 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         **counts,
         "task": task.name,
         "student": str(output),
+        "student_kind": "encoder",
         "base_model": base,
         "method": "full" if config.full else "lora",
+        "class_weights": dict(zip(labels, weights, strict=True)) if weights is not None else None,
+        "resumed_from": checkpoint.name if checkpoint else None,
         "held_out_accuracy": held_out_accuracy,
         "held_out_loss": held_out.get("eval_loss"),
         "train_loss": result.training_loss,
@@ -418,6 +579,7 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     }
     write_json(run_dir / "finetune_metrics.json", metrics)
     save_config(run_dir, "finetune", config)
+    shutil.rmtree(work, ignore_errors=True)  # only once the student is saved: a kill before keeps them
     accuracy = f"{held_out_accuracy:.3f}" if held_out_accuracy is not None else "n/a"
     print(f"finetune: student saved to {output} (held-out accuracy vs teacher {accuracy}, {runtime:.1f} s)")
     return metrics

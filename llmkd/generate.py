@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from llmkd.aggregate import combine_samples, combine_teachers
 from llmkd.cli import parse_config, run_cli
-from llmkd.errors import ConfigError
+from llmkd.errors import BudgetExceeded, ConfigError
 from llmkd.ledger import RunLedger, request_key
 from llmkd.paths import default_runs_dir
 from llmkd.records import Item, TeacherOutput
@@ -104,6 +104,25 @@ class GenerateConfig:
         default=False, metadata={"help": "Print the plan (requests, tokens, dollars); call nothing."}
     )
     device: str = field(default="cpu", metadata={"help": "Torch device for local teachers."})
+    augment: int = field(
+        default=0,
+        metadata={
+            "help": "Have the (first) teacher write N new examples per label, deduplicated against the "
+            "input, then label them like any item (source: augmented)."
+        },
+    )
+    batch: bool = field(
+        default=False,
+        metadata={
+            "help": "Send remote requests through the provider's batch API (OpenAI Batch, Anthropic "
+            "Message Batches): half price, results within 24 h; a rerun resumes the running job."
+        },
+    )
+    batch_poll_s: float = field(default=30.0, metadata={"help": "Seconds between batch-job status polls."})
+    max_resends: int = field(
+        default=2,
+        metadata={"help": "Reruns re-send a request stored as invalid, at most this many times per request."},
+    )
 
 
 def default_run_dir(config: GenerateConfig) -> Path:
@@ -139,17 +158,43 @@ def samples_for(spec: str, samples: int) -> int:
 
 @dataclass
 class TeacherRun:
-    """What one teacher did in this invocation."""
+    """What one teacher did in this invocation (``calls`` counts HTTP attempts, re-asks included)."""
 
     teacher: str
     requests: int = 0
     cached: int = 0
     sent: int = 0
     invalid: int = 0
+    calls: int = 0
+    retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0
+
+
+def resend_key(key: str, attempt: int) -> str:
+    """Ledger key of the ``attempt``-th re-send of a request stored as invalid (0: the request itself)."""
+    return key if attempt == 0 else f"{key}~resend{attempt}"
+
+
+def latest_output(ledger: RunLedger, chain: Sequence[str]) -> TeacherOutput | None:
+    """The newest stored answer along a request's re-send chain."""
+    for key in reversed(chain):
+        output = ledger.get(key)
+        if output is not None:
+            return output
+    return None
+
+
+@dataclass
+class Plan:
+    """The requests of one teacher: each item's re-send chains, and what must be sent now."""
+
+    chains: dict[str, list[tuple[str, ...]]]
+    todo: list[tuple[str, TeacherRequest, dict[str, Any]]]
+    requests: int
+    resends: int
 
 
 def _keyed_requests(
@@ -164,30 +209,62 @@ def _keyed_requests(
     return keyed
 
 
-def label_with_teacher(
-    teacher: Teacher, items: Sequence[Item], samples: int, ledger: RunLedger
-) -> tuple[dict[str, list[str]], TeacherRun]:
-    """Send every request the ledger lacks; return each item's ledger keys and what was done."""
-    keyed = _keyed_requests(teacher, items, samples)
-    have = ledger.existing(k for k, _, _ in keyed)
-    todo: dict[int, tuple[str, dict[str, Any]]] = {}
-    missing: list[TeacherRequest] = []
-    seen: set[str] = set()
-    for key, req, payload in keyed:
-        if key not in have and key not in seen:  # identical texts share one request
-            seen.add(key)
-            todo[id(req)] = (key, payload)
-            missing.append(req)
-    stats = TeacherRun(teacher=teacher.name, requests=len(keyed), cached=len(keyed) - len(missing))
-    keys_by_item: dict[str, list[str]] = {}
-    for key, req, _ in keyed:
-        keys_by_item.setdefault(req.item.id, [])
-        if key not in keys_by_item[req.item.id]:
-            keys_by_item[req.item.id].append(key)
-    if not missing:
-        return keys_by_item, stats
+def plan_requests(
+    teacher: Teacher, items: Sequence[Item], samples: int, ledger: RunLedger, max_resends: int
+) -> Plan:
+    """Which requests the ledger lacks, and which stored-invalid ones get another try.
 
-    bar = tqdm(total=len(missing), desc=f"{teacher.name}", unit="req", dynamic_ncols=True)
+    A request whose stored answer is ``invalid`` (unparseable after re-asks, or out of retries) is sent
+    again on a rerun under the key ``KEY~resendN``, at most ``max_resends`` times; the newest answer
+    wins, and every paid answer stays in the ledger.
+    """
+    keyed = _keyed_requests(teacher, items, samples)
+    depth = max(0, max_resends) + 1
+    have = ledger.existing(resend_key(k, i) for k, _, _ in keyed for i in range(depth))
+    chains: dict[str, list[tuple[str, ...]]] = {}
+    todo: list[tuple[str, TeacherRequest, dict[str, Any]]] = []
+    queued: set[str] = set()
+    resends = 0
+    for key, req, payload in keyed:
+        chain = tuple(resend_key(key, i) for i in range(depth))
+        by_item = chains.setdefault(req.item.id, [])
+        if chain not in by_item:
+            by_item.append(chain)
+        stored = [k for k in chain if k in have]
+        if not stored:
+            send = key
+        else:
+            last = stored[-1]
+            output = ledger.get(last)
+            index = chain.index(last)
+            if output is None or output.status == "ok" or index + 1 >= depth:
+                continue
+            send = chain[index + 1]
+            resends += send not in queued
+        if send not in queued:  # identical texts share one request
+            queued.add(send)
+            todo.append((send, req, payload))
+    return Plan(chains=chains, todo=todo, requests=len(keyed), resends=resends)
+
+
+def label_with_teacher(
+    teacher: Teacher,
+    items: Sequence[Item],
+    samples: int,
+    ledger: RunLedger,
+    *,
+    max_resends: int = 2,
+    batch: bool = False,
+    batch_poll_s: float = 30.0,
+) -> tuple[dict[str, list[tuple[str, ...]]], TeacherRun]:
+    """Send every request the ledger lacks (or holds as invalid); return each item's key chains and stats."""
+    plan = plan_requests(teacher, items, samples, ledger, max_resends)
+    stats = TeacherRun(teacher=teacher.name, requests=plan.requests, cached=plan.requests - len(plan.todo))
+    if not plan.todo:
+        return plan.chains, stats
+    todo = {id(req): (key, payload) for key, req, payload in plan.todo}
+    missing = [req for _, req, _ in plan.todo]
+    bar = tqdm(total=len(missing), desc=f"{teacher.name}", unit="req", dynamic_ncols=True, mininterval=0.5)
     start = time.perf_counter()
 
     def store(req: TeacherRequest, output: TeacherOutput) -> None:
@@ -208,29 +285,42 @@ def label_with_teacher(
         stats.completion_tokens += output.completion_tokens
         stats.cost_usd += output.cost_usd
         bar.update(1)
-        bar.set_postfix(tokens=stats.prompt_tokens + stats.completion_tokens, usd=f"{stats.cost_usd:.4f}")
+        if bar.n % 16 == 0 or bar.n == bar.total:
+            bar.set_postfix(
+                tokens=stats.prompt_tokens + stats.completion_tokens,
+                usd=f"{stats.cost_usd:.4f}",
+                refresh=False,
+            )
 
     try:
-        teacher.label(missing, on_result=store)
+        if batch and (hasattr(teacher, "from_completion") or hasattr(teacher, "from_message")):
+            from llmkd.batch_api import run_batch
+
+            run_batch(teacher, plan.todo, ledger, on_result=store, poll_s=batch_poll_s)
+        else:
+            teacher.label(missing, on_result=store)
     finally:
         bar.close()
         stats.seconds = time.perf_counter() - start
-    return keys_by_item, stats
+        counters = getattr(teacher, "stats", None)
+        stats.calls = int(counters["calls"]) if counters else stats.sent
+        stats.retries = int(counters["retries"]) if counters else 0
+    return plan.chains, stats
 
 
 def build_records(
     items: Sequence[Item],
     task: Task,
-    keys: dict[str, dict[str, list[str]]],
+    chains: dict[str, dict[str, list[tuple[str, ...]]]],
     ledger: RunLedger,
 ) -> list[dict[str, Any]]:
     """One labels.jsonl record per item, with every teacher's view and the aggregate."""
     records = []
     for item in items:
         views: dict[str, dict[str, Any]] = {}
-        for teacher_name, by_item in keys.items():
-            outputs = [o for o in (ledger.get(k) for k in by_item.get(item.id, [])) if o is not None]
-            views[teacher_name] = combine_samples(outputs, task.labels)
+        for teacher_name, by_item in chains.items():
+            found = (latest_output(ledger, chain) for chain in by_item.get(item.id, []))
+            views[teacher_name] = combine_samples([o for o in found if o is not None], task.labels)
         agg = combine_teachers(views, task.labels)
         records.append(
             {
@@ -239,7 +329,7 @@ def build_records(
                 "label": agg["label"],
                 "probs": agg["probs"],
                 "rationale": agg["rationale"],
-                "teacher": ",".join(keys),
+                "teacher": ",".join(chains),
                 "source": item.source,
                 "status": agg["status"],
                 "prob_method": agg["prob_method"],
@@ -250,28 +340,68 @@ def build_records(
     return records
 
 
-def print_summary(runs: Sequence[TeacherRun], records: Sequence[dict[str, Any]], out: Path) -> None:
-    invalid = sum(r["status"] != "ok" for r in records)
-    print(f"\nwrote {len(records)} records to {out} ({invalid} invalid)")
+def print_summary(runs: Sequence[TeacherRun], ledger_cost: float) -> None:
+    """Per teacher: requests, cached, sent, HTTP calls, retries, failures, tokens, dollars, seconds."""
     print(
-        f"{'teacher':36} {'requests':>8} {'cached':>7} {'sent':>6} {'invalid':>7} {'tokens':>9} {'usd':>9} {'s':>7}"
+        f"{'teacher':32} {'requests':>8} {'cached':>7} {'sent':>6} {'calls':>6} {'retries':>7} "
+        f"{'failures':>8} {'tokens':>9} {'usd':>9} {'s':>7}"
     )
     for r in runs:
         tokens = r.prompt_tokens + r.completion_tokens
         print(
-            f"{r.teacher:36} {r.requests:8d} {r.cached:7d} {r.sent:6d} {r.invalid:7d} {tokens:9d} "
-            f"{r.cost_usd:9.4f} {r.seconds:7.1f}"
+            f"{r.teacher:32} {r.requests:8d} {r.cached:7d} {r.sent:6d} {r.calls:6d} {r.retries:7d} "
+            f"{r.invalid:8d} {tokens:9d} {r.cost_usd:9.4f} {r.seconds:7.1f}"
+        )
+    tokens = sum(r.prompt_tokens + r.completion_tokens for r in runs)
+    print(
+        f"total: calls={sum(r.calls for r in runs)} retries={sum(r.retries for r in runs)} "
+        f"failures={sum(r.invalid for r in runs)} tokens={tokens} "
+        f"cost_usd={sum(r.cost_usd for r in runs):.6f} (this run; ledger total {ledger_cost:.6f})"
+    )
+
+
+def print_plan(
+    teacher: Teacher, items: Sequence[Item], samples: int, ledger: RunLedger, config: GenerateConfig
+) -> None:
+    """--dry-run: what would be sent and what it would cost; calls nothing."""
+    plan = plan_requests(teacher, items, samples, ledger, config.max_resends)
+    missing = [req for _, req, _ in plan.todo]
+    line = (
+        f"{teacher.name}: items={len(items)} samples={samples} requests={plan.requests} "
+        f"cached={plan.requests - len(missing)} calls={len(missing)} (resends={plan.resends}) retries=0"
+    )
+    estimate = getattr(teacher, "estimate", None)
+    if callable(estimate):
+        est = estimate(missing, batch=config.batch)
+        line += (
+            f" tokens={int(est['prompt_tokens'] + est['completion_tokens'])} "
+            f"(prompt {int(est['prompt_tokens'])}, completion ~{int(est['completion_tokens'])}) "
+            f"cost_usd~{est['cost_usd']:.4f}" + (" (batch price)" if config.batch else "")
+        )
+    else:
+        line += " cost_usd=0 (local)"
+    print(line)
+    if config.augment:
+        print(
+            f"{teacher.name}: augment={config.augment} per label -> {len(teacher.task.labels)} calls "
+            f"(up to 3 rounds each), then up to {config.augment * len(teacher.task.labels)} more items to label"
         )
 
 
 def run_generate(config: GenerateConfig) -> Path:
-    """Run the stage; returns the run directory."""
+    """Run the stage; returns the run directory.
+
+    Raises:
+        BudgetExceeded: ``--max-cost-usd`` stopped the run (everything answered is in the ledger).
+    """
     from llmkd.readers import InputSpec, read_items
 
     if not config.input:
         raise ConfigError("--input is required (a file or hf:NAME); see --help")
     if config.samples < 1:
         raise ConfigError("--samples must be at least 1")
+    if config.augment < 0:
+        raise ConfigError("--augment must be 0 or more")
     task = load_task(config.task)
     spec = InputSpec(
         path=config.input,
@@ -285,49 +415,71 @@ def run_generate(config: GenerateConfig) -> Path:
     items = read_items(spec, labels=task.labels)
     for spec_name in config.teacher:
         teacher_kind(spec_name)  # fail on an unknown teacher before any work
+    options = teacher_options(config)
+    teachers = [build_teacher(s, task, options) for s in config.teacher]  # missing keys fail here
     run_dir = Path(config.run) if config.run else default_run_dir(config)
     if config.run is None:
         config.run = str(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(run_dir, "generate", config)
-    options = teacher_options(config)
 
     runs: list[TeacherRun] = []
-    keys: dict[str, dict[str, list[str]]] = {}
-    with RunLedger(run_dir / "ledger.sqlite") as ledger:
-        for spec_name in config.teacher:
-            teacher = build_teacher(spec_name, task, options)
+    chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}
+    try:
+        with RunLedger(run_dir / "ledger.sqlite") as ledger:
+            if config.dry_run:
+                for spec_name, teacher in zip(config.teacher, teachers, strict=True):
+                    print_plan(teacher, items, samples_for(spec_name, config.samples), ledger, config)
+                return run_dir
             try:
-                n_samples = samples_for(spec_name, config.samples)
-                if config.dry_run:
-                    print_plan(teacher, items, n_samples, ledger)
-                    continue
-                if config.max_cost_usd is not None and hasattr(teacher, "budget_usd"):
-                    teacher.budget_usd = config.max_cost_usd - ledger.total_cost()
-                by_item, stats = label_with_teacher(teacher, items, n_samples, ledger)
-                keys[teacher.name] = by_item
-                runs.append(stats)
-            finally:
-                teacher.close()
-        if config.dry_run:
-            return run_dir
-        records = build_records(items, task, keys, ledger)
+                if config.augment:
+                    items = items + _augment(teachers[0], task, items, config, ledger)
+                for spec_name, teacher in zip(config.teacher, teachers, strict=True):
+                    _set_budget(teacher, config, ledger)
+                    by_item, stats = label_with_teacher(
+                        teacher,
+                        items,
+                        samples_for(spec_name, config.samples),
+                        ledger,
+                        max_resends=config.max_resends,
+                        batch=config.batch,
+                        batch_poll_s=config.batch_poll_s,
+                    )
+                    chains[teacher.name] = by_item
+                    runs.append(stats)
+            except BudgetExceeded:
+                print_summary(runs, ledger.total_cost())
+                raise
+            records = build_records(items, task, chains, ledger)
+            ledger_cost = ledger.total_cost()
+    finally:
+        for teacher in teachers:
+            teacher.close()
     out = run_dir / "labels.jsonl"
     write_jsonl(out, records)
-    print_summary(runs, records, out)
+    invalid = sum(r["status"] != "ok" for r in records)
+    print(f"\nwrote {len(records)} records to {out} ({invalid} invalid)")
+    print_summary(runs, ledger_cost)
     return run_dir
 
 
-def print_plan(teacher: Teacher, items: Sequence[Item], samples: int, ledger: RunLedger) -> None:
-    """--dry-run: what would be sent, and what it would cost where the teacher can estimate it."""
-    keyed = _keyed_requests(teacher, items, samples)
-    have = ledger.existing(k for k, _, _ in keyed)
-    missing = list({k: req for k, req, _ in keyed if k not in have}.values())
-    line = f"{teacher.name}: {len(items)} items x {samples} samples = {len(keyed)} requests, {len(missing)} to send"
-    estimate = getattr(teacher, "estimate", None)
-    if callable(estimate):
-        line += f"; estimated {estimate(missing)}"
-    print(line)
+def _set_budget(teacher: Teacher, config: GenerateConfig, ledger: RunLedger) -> None:
+    if config.max_cost_usd is not None and hasattr(teacher, "budget_usd"):
+        teacher.budget_usd = config.max_cost_usd - ledger.total_cost()
+
+
+def _augment(
+    teacher: Teacher, task: Task, items: list[Item], config: GenerateConfig, ledger: RunLedger
+) -> list[Item]:
+    from llmkd.augment import augment_items
+
+    _set_budget(teacher, config, ledger)
+    new, counts = augment_items(teacher, task, items, config.augment, ledger)
+    print(
+        f"{teacher.name}: augmented {len(new)} items ({int(counts['calls'])} calls, {int(counts['cached'])} "
+        f"cached, {int(counts['duplicates'])} duplicates dropped, ${counts['cost_usd']:.4f})"
+    )
+    return new
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,3 +115,16 @@ def confusion_matrix(predicted: Sequence[str], gold: Sequence[str], labels: Sequ
     if not gold:
         return np.zeros((len(labels), len(labels)), dtype=int)
     return _confusion_matrix(list(gold), list(predicted), labels=list(labels))
+
+
+def usd_per_1000_from_seconds(seconds_per_item: float, usd_per_hour: float) -> float:
+    """Dollars per 1,000 items of a machine billed ``usd_per_hour`` taking ``seconds_per_item`` each.
+
+    Example: 0.01 s/item at $0.10/h -> 1000 * 0.01 / 3600 * 0.10 = $0.000278.
+    """
+    return 1000.0 * seconds_per_item / 3600.0 * usd_per_hour
+
+
+def usd_per_1000_from_spend(total_usd: float, n_items: int) -> float | None:
+    """Dollars per 1,000 items from a total spend over ``n_items`` (None when no item was labelled)."""
+    return 1000.0 * total_usd / n_items if n_items > 0 else None

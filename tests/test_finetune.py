@@ -81,7 +81,7 @@ def check_student(run: Path) -> None:
     assert (run / "training_curves.png").stat().st_size > 1000
     config = json.loads((run / "finetune_config.json").read_text())
     assert config["task"] == "fin-sentiment" and config["epochs"] == 2
-    assert not (run / ".finetune-work").exists()
+    assert not (run / ".checkpoints").exists()
     assert not [p for p in run.iterdir() if p.name.startswith(".student")]
 
 

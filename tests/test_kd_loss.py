@@ -53,3 +53,16 @@ def test_one_hot_teacher_is_finite_and_differentiable():
     loss.backward()
     assert torch.isfinite(loss) and loss.item() > 0
     assert logits.grad is not None and logits.grad[0, 0] < 0  # pushes the teacher's class up
+
+
+def test_class_weights_hand_value():
+    # Two examples, alpha=0 (CE only): logits [0, 0] -> CE = ln 2 each for labels 0 and 1; logits
+    # [ln 3, 0] on label 0 -> CE = ln(4/3). Weights [1, 3] on labels -> (1*ln(4/3) + 3*ln 2) / 4.
+    logits = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
+    hard = torch.tensor([0, 1])
+    teacher = torch.tensor([[0.5, 0.5], [0.5, 0.5]])
+    loss = kd_loss(logits, teacher, hard, 1.0, 0.0, class_weights=torch.tensor([1.0, 3.0]))
+    expected = (math.log(4 / 3) + 3 * math.log(2)) / 4  # 0.59178
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    uniform = kd_loss(logits, teacher, hard, 1.0, 0.0, class_weights=torch.tensor([2.0, 2.0]))
+    assert uniform.item() == pytest.approx(kd_loss(logits, teacher, hard, 1.0, 0.0).item(), abs=1e-6)

@@ -66,13 +66,13 @@ def test_thousand_items_with_faults_each_once_and_exact_cost(task) -> None:
         rate_500=0.07,
         rate_503=0.04,
         rate_slow=0.03,
-        slow_s=1.0,
+        slow_s=2.0,
         rate_malformed=0.05,
         rate_out_of_set=0.03,
         seed=7,
     )  # 20% of HTTP attempts fail, 8% of answers are unusable
     with OpenAIServer(faults) as server:
-        t = teacher("gpt-4o-mini", task, server.url, concurrency=64, timeout_s=0.4, max_attempts=8)
+        t = teacher("gpt-4o-mini", task, server.url, concurrency=64, timeout_s=1.0, max_attempts=8)
         seen: Counter[str] = Counter()
         batch = requests(1000)
         start = time.perf_counter()

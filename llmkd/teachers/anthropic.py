@@ -16,13 +16,14 @@ from typing import Any
 import anthropic
 from anthropic.types import Message
 
-from llmkd.errors import TeacherError
+from llmkd.errors import BudgetExceeded, TeacherError
 from llmkd.pricing import Usage, count_tokens, default_limits, estimate_cost_usd
 from llmkd.records import TeacherOutput
 from llmkd.task import Task
 from llmkd.teachers import TeacherOptions
 from llmkd.teachers.base import TeacherRequest
-from llmkd.teachers.retry import RemoteTeacher, describe, run_sync
+from llmkd.teachers.remote import BudgetStop, RemoteTeacher, run_sync
+from llmkd.teachers.retry import describe
 from llmkd.teachers.structured import (
     TOOL_NAME,
     AnswerError,
@@ -236,12 +237,47 @@ class AnthropicTeacher(RemoteTeacher):
             extra={"k": k, "sample": request.sample, "reasks": self.options.max_reasks},
         )
 
+    def from_message(
+        self, message: Message, request: TeacherRequest, *, batch: bool = False
+    ) -> TeacherOutput:
+        """One answer with no chance of a re-ask (Message Batches results): ``ok`` or ``invalid``."""
+        k = self.options.samples
+        usage = self._usage(message)
+        cost = self._account(usage, batch=batch)
+        fields: dict[str, Any] = {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cost_usd": cost,
+        }
+        extra: dict[str, Any] = {"k": k, "sample": request.sample, "reasks": 0, "batch": batch}
+        raw = message.model_dump_json(include={"content"})
+        tool = next((b for b in message.content if b.type == "tool_use"), None)
+        try:
+            if tool is None:
+                raise AnswerError(f"no {TOOL_NAME} tool call (stop_reason {message.stop_reason})")
+            answer = parse_answer_data(tool.input, self.task.labels)
+        except AnswerError as exc:
+            return self._invalid(str(exc), raw, extra=extra, **fields)
+        return TeacherOutput(
+            label=answer.label,
+            probs=None,
+            rationale=answer.rationale if self.options.rationale else None,
+            raw=raw,
+            prob_method="samples" if k > 1 else "none",
+            extra={**extra, "logprobs": "absent"},
+            **fields,
+        )
+
     # -- augmentation -----------------------------------------------------------------------------
-    def augment(self, label: str, n: int) -> list[str]:
-        """``n`` new example texts for ``label``, written by the teacher (task.augment_prompt)."""
+    def augment(self, label: str, n: int) -> TeacherOutput:
+        """``n`` new example texts for ``label`` (task.augment_prompt) in ``extra["examples"]``.
+
+        Raises:
+            BudgetExceeded: the call would pass ``budget_usd``.
+        """
         return run_sync(self._augment(label, n))
 
-    async def _augment(self, label: str, n: int) -> list[str]:
+    async def _augment(self, label: str, n: int) -> TeacherOutput:
         client = self._open_client()
         messages: list[dict[str, Any]] = [{"role": "user", "content": self.task.augment_prompt(label, n)}]
         tokens, worst = self._worst_case("", messages)
@@ -249,13 +285,27 @@ class AnthropicTeacher(RemoteTeacher):
             message = await self._call(
                 lambda: client.messages.create(model=self.model, max_tokens=80 * n, messages=messages),  # type: ignore[arg-type]
                 tokens=tokens + 80 * n,
-                worst_cost=worst,
+                worst_cost=worst + estimate_cost_usd(self.model, 0, 80 * n),
             )
+        except BudgetStop:
+            raise BudgetExceeded(
+                f"{self.name}: --max-cost-usd {self.budget_usd:g} reached while augmenting; "
+                "rerun with a higher limit to continue"
+            ) from None
         finally:
             await client.close()
-        self._account(self._usage(message))
+        usage = self._usage(message)
         text = "".join(b.text for b in message.content if b.type == "text")
-        return augment_lines(text, n)
+        return TeacherOutput(
+            label=label,
+            probs=None,
+            rationale=None,
+            raw=text,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=self._account(usage),
+            extra={"examples": augment_lines(text, n), "n": n},
+        )
 
     def close(self) -> None:
         """Nothing to release: each ``label`` call opens and closes its own client."""

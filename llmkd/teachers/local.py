@@ -2,22 +2,81 @@
 
 Labels and probabilities come from scoring every label's continuation (see ``label_scoring``), not from
 parsing generated text; the rationale is generated in a second turn that names the chosen label.
+
+Options (``TeacherOptions``; None takes the model's default from :func:`llmkd.embedded.local_profile`):
+
+- ``calibrate``: contextual calibration, the label prior measured once on content-free inputs.
+- ``label_prefix``: text put before each label when scoring it (e.g. ``" "``).
+- ``few_shot_pool``: a labelled file whose examples replace the task's: ``few_shot_k`` of them, either
+  ``random`` (balanced per label, one seeded draw shared by every item, so the whole prompt prefix is cached)
+  or ``similar`` (the nearest by TF-IDF cosine for each item; only the system prompt is a shared prefix).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from llmkd.embedded import SMOLLM2_NAME, resolve_causal_model
-from llmkd.errors import TeacherError
-from llmkd.records import TeacherOutput
+from llmkd.embedded import QWEN_ALIASES, QWEN_NAME, SMOLLM2_NAME, local_profile, resolve_causal_model
+from llmkd.errors import ConfigError, TeacherError
+from llmkd.readers import InputSpec, detect_format, read_items
+from llmkd.records import Item, TeacherOutput
 from llmkd.task import Task
 from llmkd.teachers import TeacherOptions
 from llmkd.teachers.base import ResultCallback, TeacherRequest
+from llmkd.teachers.calibration import CONTENT_FREE, calibrate, content_free_prior
 from llmkd.teachers.label_scoring import label_logprobs, prefix_cache
+
+SELECTIONS = ("random", "similar")
+
+
+def read_pool(path: str, labels: Sequence[str]) -> list[Item]:
+    """Labelled few-shot pool: PhraseBank ``sentence@label`` text, or CSV/JSONL/Parquet with a label column."""
+    if not Path(path).is_file():
+        raise ConfigError(f"--few-shot-pool: no such file {path!r}")
+    fmt = detect_format(InputSpec(path))
+    items = read_items(InputSpec(path, label_column=None if fmt == "phrasebank" else "label"), labels)
+    missing = next((it for it in items if it.label is None), None)
+    if missing is not None:
+        raise ConfigError(f"--few-shot-pool {path}: line {missing.line} has no label")
+    return items
+
+
+def balanced_sample(pool: Sequence[Item], labels: Sequence[str], k: int, seed: int) -> list[Item]:
+    """``k`` examples drawn round-robin over ``labels`` (seeded), in a seeded random order."""
+    rng = random.Random(seed)
+    by_label = {lab: [it for it in pool if it.label == lab] for lab in labels}
+    for group in by_label.values():
+        rng.shuffle(group)
+    chosen: list[Item] = []
+    while len(chosen) < k and any(by_label.values()):
+        for lab in labels:
+            if by_label[lab] and len(chosen) < k:
+                chosen.append(by_label[lab].pop())
+    rng.shuffle(chosen)
+    return chosen
+
+
+class SimilarExamples:
+    """Nearest pool examples by TF-IDF cosine similarity (an item's own text is never its example)."""
+
+    def __init__(self, pool: Sequence[Item]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.pool = list(pool)
+        self.vectorizer = TfidfVectorizer(sublinear_tf=True)
+        self.matrix = self.vectorizer.fit_transform([it.text for it in self.pool])
+
+    def nearest(self, text: str, k: int) -> list[Item]:
+        """The ``k`` most similar examples, least similar first (the closest sits next to the query)."""
+        sims = (self.matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
+        order = sorted(range(len(self.pool)), key=lambda i: (-sims[i], i))
+        picked = [self.pool[i] for i in order if self.pool[i].text.strip() != text.strip()][:k]
+        return picked[::-1]
 
 
 class LocalTeacher:
@@ -39,10 +98,15 @@ class LocalTeacher:
         self.tokenizer.padding_side = "left"
         self.model_path = model_path
         self.name, self.model, self.task, self.options = name, model_id, task, options
-        self.label_ids = [self._encode(label) for label in task.labels]
+        profile = local_profile(name)
+        self.calibrate = profile.calibrate if options.calibrate is None else options.calibrate
+        self.label_prefix = profile.label_prefix if options.label_prefix is None else options.label_prefix
+        self.label_ids = self.label_token_ids(self.label_prefix)
+        self._fixed_shots, self._similar = self._few_shot_setup()
         self._prefix_text, self._prefix_ids = self._shared_prefix()
         self._lm: Any = None
         self._prefix_cache: Any = None
+        self._prior: torch.Tensor | None = None
 
     @property
     def lm(self) -> Any:
@@ -60,18 +124,67 @@ class LocalTeacher:
             self._prefix_cache = prefix_cache(self._lm, self._prefix_ids)
         return self._lm
 
+    def attach(self, lm: Any) -> None:
+        """Use an already loaded model (the same weights as ``model_path``), e.g. shared by prompt variants."""
+        self._lm = lm
+        self._prefix_cache = prefix_cache(lm, self._prefix_ids)
+
     @classmethod
     def from_spec(cls, spec: str, task: Task, options: TeacherOptions) -> LocalTeacher:
-        """``local`` (embedded SmolLM2), ``local:PATH`` or ``hf:PATH_OR_ID``."""
+        """``local`` (embedded SmolLM2), ``local:qwen2.5-coder-0.5b``, ``local:PATH`` or ``hf:PATH_OR_ID``."""
         target = spec.partition(":")[2] or "local"
         path = resolve_causal_model(target)
-        if path != target:  # the embedded model
-            return cls(path, task, options, name=f"local:{SMOLLM2_NAME}", model_id=SMOLLM2_NAME)
+        if path != target:  # an embedded or fetched model
+            model_id = QWEN_NAME if target in QWEN_ALIASES else SMOLLM2_NAME
+            return cls(path, task, options, name=f"local:{model_id}", model_id=model_id)
         return cls(path, task, options, name=spec, model_id=target)
 
     def close(self) -> None:
         self._lm = None
         self._prefix_cache = None
+
+    def label_token_ids(self, prefix: str) -> list[list[int]]:
+        """Token ids of each label continuation as scored, ``prefix + label``."""
+        return [self._encode(prefix + label) for label in self.task.labels]
+
+    def _few_shot_setup(self) -> tuple[list[tuple[str, str]] | None, SimilarExamples | None]:
+        """Fixed few-shot (text, label) pairs, or a per-item selector; (None, None) means the task's own."""
+        opts = self.options
+        if opts.few_shot_pool is None or not opts.few_shot:
+            return None, None
+        if opts.few_shot_select not in SELECTIONS:
+            raise ConfigError(f"--few-shot-select must be one of {', '.join(SELECTIONS)}")
+        if opts.few_shot_k < 1:
+            raise ConfigError("--few-shot-k must be at least 1")
+        pool = read_pool(opts.few_shot_pool, self.task.labels)
+        fixed = [
+            (it.text, str(it.label))
+            for it in balanced_sample(pool, self.task.labels, opts.few_shot_k, opts.few_shot_seed)
+        ]
+        return fixed, (SimilarExamples(pool) if opts.few_shot_select == "similar" else None)
+
+    def shots(self, text: str, content_free: bool = False) -> list[tuple[str, str]]:
+        """The few-shot (text, label) pairs shown before ``text``.
+
+        Content-free probes in ``similar`` mode get the seeded balanced draw (they have no neighbours).
+        """
+        if not self.options.few_shot:
+            return []
+        if self._similar is not None and not content_free:
+            found = self._similar.nearest(text, self.options.few_shot_k)
+            return [(it.text, str(it.label)) for it in found]
+        if self._fixed_shots is not None:
+            return self._fixed_shots
+        return [(ex.text, ex.label) for ex in self.task.spec.few_shot]
+
+    def messages(self, text: str, content_free: bool = False) -> list[dict[str, str]]:
+        """Chat messages for ``text``: system prompt, few-shot turns, the query."""
+        msgs = [{"role": "system", "content": self.task.system_prompt()}]
+        for shot_text, shot_label in self.shots(text, content_free):
+            msgs.append({"role": "user", "content": self.task.user_prompt(shot_text)})
+            msgs.append({"role": "assistant", "content": shot_label})
+        msgs.append({"role": "user", "content": self.task.user_prompt(text)})
+        return msgs
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False).input_ids)
@@ -84,44 +197,67 @@ class LocalTeacher:
         )
 
     def _shared_prefix(self) -> tuple[str, list[int]]:
-        """The rendered system prompt and few-shot turns, if the template renders them as a clean prefix."""
-        probe = self.task.messages("PROBE", few_shot=self.options.few_shot)
-        prefix = self._render(probe[:-1], generation_prompt=False)
+        """The rendered turns every prompt shares (system prompt, and few-shot turns when they are fixed),
+        if the template renders them as a clean prefix."""
+        probe = self.messages("PROBE")
+        shared = probe[:1] if self._similar is not None else probe[:-1]
+        prefix = self._render(shared, generation_prompt=False)
         if not self._render(probe, generation_prompt=True).startswith(prefix):
             return "", []
         return prefix, self._encode(prefix)
 
-    def prompt(self, text: str) -> str:
+    def prompt(self, text: str, content_free: bool = False) -> str:
         """The full rendered prompt the model sees for ``text``."""
-        return self._render(self.task.messages(text, few_shot=self.options.few_shot), generation_prompt=True)
+        return self._render(self.messages(text, content_free), generation_prompt=True)
 
     def request_payload(self, request: TeacherRequest) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "prompt": self.prompt(request.item.text),
-            "params": {
-                "method": "label-scoring",
-                "labels": self.task.labels,
-                "rationale": self.options.rationale,
-                "max_new_tokens": self.options.max_new_tokens if self.options.rationale else 0,
-            },
+        params: dict[str, Any] = {
+            "method": "label-scoring",
+            "labels": self.task.labels,
+            "rationale": self.options.rationale,
+            "max_new_tokens": self.options.max_new_tokens if self.options.rationale else 0,
         }
+        # Added only when set, so ledgers written before these options keep their keys.
+        if self.label_prefix:
+            params["label_prefix"] = self.label_prefix
+        if self.calibrate:
+            params["calibration"] = {
+                "content_free": list(CONTENT_FREE),
+                "prior_prompt": self.prompt("", True),
+            }
+        return {"model": self.model, "prompt": self.prompt(request.item.text), "params": params}
 
-    def label_probabilities(self, texts: Sequence[str]) -> torch.Tensor:
-        """(B, L) label distribution for a batch of texts."""
-        prompts = [self.prompt(t) for t in texts]
+    def label_scores(
+        self,
+        texts: Sequence[str],
+        label_ids: Sequence[Sequence[int]] | None = None,
+        content_free: bool = False,
+    ) -> torch.Tensor:
+        """(B, L) summed log-probs of each label continuation (default: ``self.label_ids``)."""
         cut = len(self._prefix_text)
-        suffixes = [self._encode(p[cut:]) for p in prompts]
+        suffixes = [self._encode(self.prompt(t, content_free)[cut:]) for t in texts]
         lm = self.lm
-        logp = label_logprobs(
+        return label_logprobs(
             lm,
             suffixes,
-            self.label_ids,
+            self.label_ids if label_ids is None else label_ids,
             pad_id=int(self.tokenizer.pad_token_id),
             prefix_len=len(self._prefix_ids),
             cache=self._prefix_cache,
         )
-        return torch.softmax(logp, dim=-1)
+
+    @property
+    def prior(self) -> torch.Tensor:
+        """(L,) label prior on the content-free inputs, measured once."""
+        if self._prior is None:
+            dists = torch.softmax(self.label_scores(CONTENT_FREE, content_free=True), dim=-1)
+            self._prior = content_free_prior(dists)
+        return self._prior
+
+    def label_probabilities(self, texts: Sequence[str]) -> torch.Tensor:
+        """(B, L) label distribution for a batch of texts (calibrated when ``calibrate`` is on)."""
+        probs = torch.softmax(self.label_scores(texts), dim=-1)
+        return calibrate(probs, self.prior) if self.calibrate else probs
 
     @torch.inference_mode()
     def rationales(self, texts: Sequence[str], labels: Sequence[str]) -> list[tuple[str, int, int]]:

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ class Faults:
     rate_out_of_set: float = 0.0
     latency_s: float = 0.0
     rpm: int | None = None
+    batch_s: float = 0.2  # a batch job completes this long after it is created
     logprobs: bool = True
     reject_json_schema: bool = False
     seed: int = 0
@@ -77,6 +79,9 @@ class Record:
     outcomes: Counter[str] = field(default_factory=Counter)
     usages: list[dict[str, Any]] = field(default_factory=list)
     texts: Counter[str] = field(default_factory=Counter)
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # every label request body, in order
+    augment_prompts: Counter[str] = field(default_factory=Counter)
+    batches_created: int = 0
 
 
 class LoopbackServer:
@@ -192,3 +197,21 @@ def text_of(content: Any) -> str:
 
 def approx_tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+AUGMENT = re.compile(r"Write (\d+) new.*?label is (\w+)", re.S)
+
+
+def augment_answer(prompt: str, round_: int) -> str | None:
+    """Lines a teacher would write for an augmentation prompt (None if ``prompt`` is not one).
+
+    Deliberately includes a case/space variant of its first line and the fixed sentence
+    ``Profit rose.``, so that deduplication has work to do; ``round_`` varies the rest.
+    """
+    match = AUGMENT.search(prompt)
+    if match is None:
+        return None
+    n, label = int(match.group(1)), match.group(2)
+    lines = [f"{i + 1}. Nordic {label} Oy said item {i} of round {round_} changed." for i in range(n)]
+    first = lines[0].split(". ", 1)[1]
+    return "\n".join([*lines[: max(1, n - 2)], "  " + first.upper() + "  ", "- Profit rose."])

@@ -8,12 +8,15 @@ included); faults per :class:`tests.servers.Faults`. Anthropic's errors are
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
+import time
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from tests.servers import LoopbackServer, approx_tokens, text_of
+from tests.servers import LoopbackServer, approx_tokens, augment_answer, text_of
 
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
@@ -23,12 +26,26 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
 class AnthropicServer(LoopbackServer):
     """Anthropic Messages with tool use and fault injection."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: dict[str, dict[str, Any]] = {}
+
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/batches", self.create_batch)
+        app.router.add_get("/v1/messages/batches/{batch_id}", self.get_batch)
+        app.router.add_get("/v1/messages/batches/{batch_id}/results", self.batch_results)
 
     async def messages(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.record.requests["messages"] += 1
+        if not body.get("tools"):
+            prompt = str(body["messages"][-1]["content"])
+            if augment_answer(prompt, 0) is not None:
+                self.record.augment_prompts[prompt] += 1
+                text = augment_answer(prompt, self.record.augment_prompts[prompt] - 1) or ""
+                return web.json_response(self.message(body, [{"type": "text", "text": text}], "end_turn"))
+        self.record.bodies.append(body)
         draw = self.draw(body)
         if self.faults.latency_s:
             await asyncio.sleep(self.faults.latency_s)
@@ -50,6 +67,10 @@ class AnthropicServer(LoopbackServer):
                     1  # the client timed out: nothing delivered, nothing billed
                 )
                 return web.Response(status=499)
+        return web.json_response(self.answer(body, draw))
+
+    def answer(self, body: dict[str, Any], draw: Any) -> dict[str, Any]:
+        """The message for a label request (the part after faults and latency)."""
         tools = body.get("tools") or []
         schema = tools[0]["input_schema"] if tools else {}
         labels = schema.get("properties", {}).get("label", {}).get("enum") or self.labels
@@ -80,6 +101,10 @@ class AnthropicServer(LoopbackServer):
                 }
             ]
             stop = "tool_use"
+        self.record.texts[text] += 1
+        return self.message(body, content, stop)
+
+    def message(self, body: dict[str, Any], content: list[dict[str, Any]], stop: str) -> dict[str, Any]:
         prompt = approx_tokens(str(body.get("system", ""))) + sum(
             approx_tokens(str(m["content"])) + 4 for m in body["messages"]
         )
@@ -92,16 +117,76 @@ class AnthropicServer(LoopbackServer):
             "cache_creation_input_tokens": written,
         }
         self.record.usages.append(usage)
-        self.record.texts[text] += 1
-        return web.json_response(
-            {
-                "id": f"msg_{uuid.uuid4().hex[:24]}",
-                "type": "message",
-                "role": "assistant",
-                "model": body.get("model", "unknown"),
-                "content": content,
-                "stop_reason": stop,
-                "stop_sequence": None,
-                "usage": usage,
-            }
-        )
+        return {
+            "id": f"msg_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "unknown"),
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+
+    # -- Message Batches --------------------------------------------------------------------------
+    async def create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.record.batches_created += 1
+        batch_id = f"msgbatch_{uuid.uuid4().hex[:24]}"
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.batches[batch_id] = {
+            "id": batch_id,
+            "type": "message_batch",
+            "processing_status": "in_progress",
+            "request_counts": {
+                "processing": len(body["requests"]),
+                "succeeded": 0,
+                "errored": 0,
+                "canceled": 0,
+                "expired": 0,
+            },
+            "created_at": now.isoformat(),
+            "expires_at": (now + datetime.timedelta(days=1)).isoformat(),
+            "ended_at": None,
+            "archived_at": None,
+            "cancel_initiated_at": None,
+            "results_url": None,
+            "_requests": body["requests"],
+            "_due": time.monotonic() + self.faults.batch_s,
+            "_results": None,
+        }
+        return web.json_response(self._public(self.batches[batch_id]))
+
+    async def get_batch(self, request: web.Request) -> web.Response:
+        batch = self.batches.get(request.match_info["batch_id"])
+        if batch is None:
+            return web.json_response(error_body("not_found_error", "No such batch"), status=404)
+        if batch["_results"] is None and time.monotonic() >= batch["_due"]:
+            results = []
+            for entry in batch["_requests"]:
+                params = entry["params"]
+                self.record.bodies.append(params)
+                self.record.requests["batch-request"] += 1
+                message = self.answer(params, self.draw(params))
+                results.append(
+                    {"custom_id": entry["custom_id"], "result": {"type": "succeeded", "message": message}}
+                )
+            batch["_results"] = results
+            batch.update(
+                processing_status="ended",
+                ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                results_url=f"{self.root_url}/v1/messages/batches/{batch['id']}/results",
+            )
+            batch["request_counts"].update(processing=0, succeeded=len(results))
+        return web.json_response(self._public(batch))
+
+    async def batch_results(self, request: web.Request) -> web.Response:
+        batch = self.batches.get(request.match_info["batch_id"])
+        if batch is None or batch["_results"] is None:
+            return web.json_response(error_body("not_found_error", "No results yet"), status=404)
+        text = "".join(json.dumps(r) + "\n" for r in batch["_results"])
+        return web.Response(body=text.encode(), content_type="application/binary")
+
+    @staticmethod
+    def _public(batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in batch.items() if not k.startswith("_")}

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.servers import Faults, LoopbackServer, approx_tokens, text_of
+from tests.servers import Faults, LoopbackServer, approx_tokens, augment_answer, text_of
 
 TOKEN = re.compile(r'\{"|":"|","|"\}| ?\w+|[^\w ]| ')
 FILLER = ['"', " ", "pos", "neg", "neu", "the", "a", "N", "P", "Neutral", "Positive", "Negative", "\n", "{"]
@@ -37,12 +37,30 @@ def error_body(message: str, kind: str, code: str | None = None) -> dict[str, An
 class OpenAIServer(LoopbackServer):
     """OpenAI-compatible chat completions with log-probs and fault injection."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/files", self.upload)
+        app.router.add_get("/v1/files/{file_id}/content", self.file_content)
+        app.router.add_post("/v1/batches", self.create_batch)
+        app.router.add_get("/v1/batches/{batch_id}", self.get_batch)
 
     async def chat(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.record.requests["chat"] += 1
+        prompt = str(body["messages"][-1].get("content", ""))
+        augmented = None if body.get("response_format") else augment_answer(prompt, 0)
+        if augmented is not None:
+            self.record.augment_prompts[prompt] += 1
+            if self.faults.latency_s:
+                await asyncio.sleep(self.faults.latency_s)
+            content = augment_answer(prompt, self.record.augment_prompts[prompt] - 1) or ""
+            return web.json_response(self.completion(body, content, "stop", None, [], ""))
+        self.record.bodies.append(body)
         draw = self.draw(body)
         wait = self.rate_limited()
         if wait > 0:
@@ -82,6 +100,11 @@ class OpenAIServer(LoopbackServer):
                     1  # the client timed out: nothing delivered, nothing billed
                 )
                 return web.Response(status=499)
+        return web.json_response(self.answer(body, draw))
+
+    def answer(self, body: dict[str, Any], draw: Any) -> dict[str, Any]:
+        """The chat completion for a label request (the part after faults and latency)."""
+        fmt = body.get("response_format") or {}
         labels = self.labels
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
         enum = ((schema.get("properties") or {}).get("label") or {}).get("enum")
@@ -101,7 +124,90 @@ class OpenAIServer(LoopbackServer):
                 data["rationale"] = f"The text says {text.split()[0] if text.split() else 'nothing'}."
             content = json.dumps(data, separators=(",", ":"))
         self.record.texts[text] += 1
-        return web.json_response(self.completion(body, content, finish, draw.rng, labels, label))
+        return self.completion(body, content, finish, draw.rng, labels, label)
+
+    # -- Files and Batch API ----------------------------------------------------------------------
+    async def upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        data = upload.file.read() if hasattr(upload, "file") else str(upload).encode()
+        file_id = f"file-{uuid.uuid4().hex[:24]}"
+        self.files[file_id] = data
+        self.record.requests["files"] += 1
+        return web.json_response(
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(data),
+                "created_at": int(time.time()),
+                "filename": getattr(upload, "filename", "batch.jsonl"),
+                "purpose": str(form.get("purpose", "batch")),
+                "status": "processed",
+            }
+        )
+
+    async def file_content(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["file_id"])
+        if data is None:
+            return web.json_response(error_body("No such file", "invalid_request_error"), status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("input_file_id") not in self.files:
+            return web.json_response(error_body("No such file", "invalid_request_error"), status=400)
+        self.record.batches_created += 1
+        batch_id = f"batch_{uuid.uuid4().hex[:24]}"
+        lines = self.files[body["input_file_id"]].decode().splitlines()
+        self.batches[batch_id] = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "input_file_id": body["input_file_id"],
+            "completion_window": body.get("completion_window", "24h"),
+            "status": "validating",
+            "created_at": int(time.time()),
+            "output_file_id": None,
+            "error_file_id": None,
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "_due": time.monotonic() + self.faults.batch_s,
+        }
+        return web.json_response(self._public(self.batches[batch_id]))
+
+    async def get_batch(self, request: web.Request) -> web.Response:
+        batch = self.batches.get(request.match_info["batch_id"])
+        if batch is None:
+            return web.json_response(error_body("No such batch", "invalid_request_error"), status=404)
+        if batch["status"] != "completed":
+            batch["status"] = "in_progress"
+            if time.monotonic() >= batch["_due"]:
+                self._finish(batch)
+        return web.json_response(self._public(batch))
+
+    @staticmethod
+    def _public(batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+    def _finish(self, batch: dict[str, Any]) -> None:
+        out = []
+        for line in self.files[batch["input_file_id"]].decode().splitlines():
+            entry = json.loads(line)
+            body = entry["body"]
+            self.record.bodies.append(body)
+            self.record.requests["batch-request"] += 1
+            completion = self.answer(body, self.draw(body))
+            out.append(
+                {
+                    "id": f"batch_req_{uuid.uuid4().hex[:16]}",
+                    "custom_id": entry["custom_id"],
+                    "response": {"status_code": 200, "request_id": uuid.uuid4().hex, "body": completion},
+                    "error": None,
+                }
+            )
+        file_id = f"file-{uuid.uuid4().hex[:24]}"
+        self.files[file_id] = ("\n".join(json.dumps(o) for o in out) + "\n").encode()
+        batch.update(status="completed", output_file_id=file_id)
+        batch["request_counts"].update(completed=len(out))
 
     def logprobs(self, tokens: list[str], top_n: int, rng: Any, labels: list[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -195,7 +195,9 @@ def main() -> None:
         "items_per_s": round(args.items / seconds, 1),
         "client_rss_before_mb": round(rss_before, 1),
         "client_peak_rss_mb": round(peak, 1),
-        "client_rss_samples_mb": [round(m, 1) for _, m in sampler.samples[:: max(1, len(sampler.samples) // 20)]],
+        "client_rss_samples_mb": [
+            round(m, 1) for _, m in sampler.samples[:: max(1, len(sampler.samples) // 20)]
+        ],
         "server_peak_rss_mb": server_stats["peak_rss_mb"],
         "summary": printed.getvalue().strip().splitlines()[-3:],
     }

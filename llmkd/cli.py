@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from llmkd.errors import LlmkdError
+from llmkd.secrets import scrub_secrets
 
 C = TypeVar("C")
 
@@ -77,7 +78,7 @@ def run_cli(main: Callable[[], int | None]) -> None:
     try:
         code = main()
     except LlmkdError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {scrub_secrets(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(

@@ -19,7 +19,9 @@ from llmkd.cli import parse_config, run_cli
 from llmkd.errors import BudgetExceeded, ConfigError
 from llmkd.ledger import RunLedger, request_key
 from llmkd.paths import default_runs_dir
+from llmkd.privacy import check_privacy
 from llmkd.records import Item, TeacherOutput
+from llmkd.redact import redact_items
 from llmkd.runio import save_config, write_jsonl
 from llmkd.task import Task, load_task
 from llmkd.teachers import Teacher, TeacherOptions, build_teacher, teacher_kind
@@ -104,6 +106,22 @@ class GenerateConfig:
         default=False, metadata={"help": "Print the plan (requests, tokens, dollars); call nothing."}
     )
     device: str = field(default="cpu", metadata={"help": "Torch device for local teachers."})
+    privacy: Literal["off", "local-only"] = field(
+        default="off",
+        metadata={
+            "help": "local-only: refuse, before any request, every teacher that is not local (local, hf:) "
+            "or on a loopback/private --base-url (127.0.0.1, 10.x, 192.168.x, localhost, [::1], unix:). "
+            "LLMKD_PRIVACY=local-only in the environment forces it."
+        },
+    )
+    redact: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace e-mails, phone numbers, IBANs, card and account numbers and national ids with "
+            "typed placeholders ([EMAIL_1]) before any text reaches a teacher; the mapping stays in "
+            "RUN/redaction_map.json and the ledger holds what was sent."
+        },
+    )
     augment: int = field(
         default=0,
         metadata={
@@ -415,6 +433,7 @@ def run_generate(config: GenerateConfig) -> Path:
     items = read_items(spec, labels=task.labels)
     for spec_name in config.teacher:
         teacher_kind(spec_name)  # fail on an unknown teacher before any work
+    check_privacy(config.teacher, config.base_url, config.privacy)  # before any teacher is built
     options = teacher_options(config)
     teachers = [build_teacher(s, task, options) for s in config.teacher]  # missing keys fail here
     run_dir = Path(config.run) if config.run else default_run_dir(config)
@@ -422,6 +441,7 @@ def run_generate(config: GenerateConfig) -> Path:
         config.run = str(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(run_dir, "generate", config)
+    sent = redact_items(items, run_dir) if config.redact else items  # what teachers see
 
     runs: list[TeacherRun] = []
     chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}
@@ -429,16 +449,17 @@ def run_generate(config: GenerateConfig) -> Path:
         with RunLedger(run_dir / "ledger.sqlite") as ledger:
             if config.dry_run:
                 for spec_name, teacher in zip(config.teacher, teachers, strict=True):
-                    print_plan(teacher, items, samples_for(spec_name, config.samples), ledger, config)
+                    print_plan(teacher, sent, samples_for(spec_name, config.samples), ledger, config)
                 return run_dir
             try:
                 if config.augment:
-                    items = items + _augment(teachers[0], task, items, config, ledger)
+                    new = _augment(teachers[0], task, sent, config, ledger)
+                    items, sent = items + new, sent + new
                 for spec_name, teacher in zip(config.teacher, teachers, strict=True):
                     _set_budget(teacher, config, ledger)
                     by_item, stats = label_with_teacher(
                         teacher,
-                        items,
+                        sent,
                         samples_for(spec_name, config.samples),
                         ledger,
                         max_resends=config.max_resends,

@@ -43,12 +43,18 @@ def truncate_text(text: str, tokenizer: Any, max_tokens: int) -> tuple[str, bool
         raise ValueError("max_tokens must be at least 1")
     if len(text.encode("utf-8")) <= max_tokens:  # a token never covers less than one byte
         return text, False
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = encoded["offset_mapping"]
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     if len(offsets) <= max_tokens:
         return text, False
-    end = int(offsets[max_tokens - 1][1])
-    return text[:end].rstrip(), True
+    # Cut where the first token past the budget starts (a character split over several byte-level
+    # tokens goes whole); re-check, since a tokenizer may merge differently at the new end.
+    keep = max_tokens
+    while keep > 0:
+        cut = text[: int(offsets[keep][0])].rstrip()
+        if len(tokenizer(cut, add_special_tokens=False)["input_ids"]) <= max_tokens:
+            return cut, True
+        keep -= 1
+    return "", True
 
 
 def truncate_texts(items: Sequence[Item], tokenizer: Any, max_tokens: int) -> tuple[list[Item], int]:

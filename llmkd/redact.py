@@ -26,6 +26,7 @@ from llmkd.records import Item
 from llmkd.runio import write_json
 
 MAP_FILE = "redaction_map.json"
+MASK_CHAR = "\x00"  # stands in for a value already taken: not a word character, digit or space
 PLACEHOLDER = re.compile(r"\[(EMAIL|PHONE|IBAN|CARD|ACCOUNT|SSN|NINO|HETU)_(\d+)\]")
 
 # IBAN length per country (SEPA and common others); other countries: longest checksum-valid prefix.
@@ -99,9 +100,15 @@ def _iban(match: str) -> str | None:
 
 
 def _card(match: str) -> str | None:
-    digits = _compact(match)
-    ok = 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1
-    return match if ok else None
+    """The longest run of whole digit groups in ``match`` that is a Luhn-valid 13-19 digit number."""
+    where = [i for i, c in enumerate(match) if c.isdigit()]  # index of each digit
+    digits = "".join(match[i] for i in where)
+    for k in range(min(len(digits), 19), 12, -1):
+        end = where[k - 1] + 1
+        at_group_end = end == len(match) or not match[end].isdigit()
+        if at_group_end and luhn_valid(digits[:k]) and len(set(digits[:k])) > 1:
+            return match[:end]
+    return None
 
 
 def _phone(match: str) -> str | None:
@@ -159,6 +166,14 @@ DETECTORS: tuple[Detector, ...] = (
 )  # fmt: skip
 
 
+def _mask(text: str, spans: list[tuple[int, int, str]]) -> str:
+    pieces, last = [], 0
+    for start, end, _ in sorted(spans):
+        pieces += [text[last:start], MASK_CHAR * (end - start)]
+        last = end
+    return "".join(pieces) + text[last:]
+
+
 @dataclass
 class Redactor:
     """Replaces PII with typed placeholders; the same value always gets the same placeholder.
@@ -194,8 +209,11 @@ class Redactor:
         """(start, end, kind) of every value to redact, without overlaps (earlier detectors win)."""
         taken: list[tuple[int, int, str]] = []
         for detector in DETECTORS:
+            # Values already taken are masked, so later detectors see what a second pass would see
+            # (a placeholder there), which keeps redaction idempotent.
+            masked = _mask(text, taken)
             pos = 0
-            while (m := detector.pattern.search(text, pos)) is not None:
+            while (m := detector.pattern.search(masked, pos)) is not None:
                 group = "v" if m.groupdict().get("v") is not None else 0
                 start = m.start(group)
                 value = m.group(group) if detector.validate is None else detector.validate(m.group(group))
@@ -203,7 +221,7 @@ class Redactor:
                     pos = m.start() + 1  # a shorter match may start further on
                     continue
                 end = pos = start + len(value)  # a trimmed match leaves the rest to search again
-                if all(end <= s or start >= e for s, e, _ in taken):
+                if MASK_CHAR not in masked[start:end]:
                     taken.append((start, end, detector.kind))
         return sorted(taken)
 

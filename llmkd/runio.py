@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkd.errors import RunError
+from llmkd.secrets import scrub_config
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -81,5 +82,5 @@ def save_config(run_dir: str | Path, stage: str, config: Any) -> Path:
     else:
         data = dict(config)
     path = Path(run_dir) / f"{stage}_config.json"
-    write_json(path, data)
+    write_json(path, scrub_config(data))
     return path

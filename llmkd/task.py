@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmkd.errors import TaskError
+from llmkd.limits import fence_text
 from llmkd.paths import prompts_dir
 
 PLACEHOLDERS = {"label_definitions", "label_list", "text", "n", "label"}
@@ -87,7 +89,7 @@ class Task:
         return self._fill(self.spec.system)
 
     def user_prompt(self, text: str) -> str:
-        return self._fill(self.spec.user_template, text=text)
+        return self._fill(self.spec.user_template, text=fence_text(text))
 
     def rationale_prompt(self, label: str) -> str:
         return self._fill(self.spec.rationale_instruction or "Explain why in one sentence.", label=label)
@@ -107,7 +109,14 @@ class Task:
 
 
 def _field_of(error: Any) -> str:
-    return ".".join(str(p) for p in error["loc"]) or "<root>"
+    return ".".join(str(p) for p in error["loc"]).encode("unicode_escape").decode() or "<root>"
+
+
+def _plain_placeholders(template: str) -> None:
+    """Reject ``{text.attr}`` / ``{text[i]}``: a template may only name the placeholders themselves."""
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name and not name.isidentifier():
+            raise ValueError(repr("{" + name + "}"))
 
 
 def resolve_task_path(name_or_path: str) -> Path:
@@ -132,6 +141,8 @@ def load_task(name_or_path: str | Path) -> Task:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise TaskError(f"not valid YAML: {str(exc).splitlines()[0]}", path) from None
+    except RecursionError:
+        raise TaskError("not valid YAML: nested too deeply", path) from None
     if not isinstance(raw, dict):
         raise TaskError("must be a YAML mapping of fields", path)
     try:
@@ -142,8 +153,9 @@ def load_task(name_or_path: str | Path) -> Task:
     task = Task(spec=spec, path=path)
     for field_name in ("system", "user_template", "rationale_instruction", "augment_instruction"):
         try:
+            _plain_placeholders(getattr(spec, field_name))
             task._fill(getattr(spec, field_name), text="t", label="l", n=1)
-        except (KeyError, IndexError, ValueError) as exc:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
             raise TaskError(
                 f"bad placeholder {exc} (allowed: {sorted(PLACEHOLDERS)}; write literal braces as {{{{ }}}})",
                 path,

@@ -16,14 +16,15 @@ import pytest
 
 from llmkd.errors import ConfigError, TeacherError
 from llmkd.privacy import check_privacy, is_local_url, resolve_privacy, teacher_is_local
+from llmkd.records import Item
 from llmkd.task import load_task
 from llmkd.teachers import TeacherOptions, build_teacher
 from llmkd.teachers.base import TeacherRequest
-from llmkd.records import Item
 from tests.servers import Faults
 from tests.servers.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
+CMD = [sys.executable, "-m", "llmkd.generate"]
 
 LOCAL_URLS = [
     "http://127.0.0.1:8000/v1",
@@ -107,7 +108,9 @@ def test_env_floor_cannot_be_loosened(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_error_hides_credentials_in_base_url() -> None:
     with pytest.raises(TeacherError) as err:
-        check_privacy("vllm:m", "https://user:hunter2secret@api.example.com/v1?api_key=sk-abcdefgh12345", "local-only")
+        check_privacy(
+            "vllm:m", "https://user:hunter2secret@api.example.com/v1?api_key=sk-abcdefgh12345", "local-only"
+        )
     assert "hunter2secret" not in str(err.value) and "sk-abcdefgh12345" not in str(err.value)
 
 
@@ -151,7 +154,13 @@ def test_cli_local_only_refuses_before_any_request(tmp_path: Path, server: OpenA
     from llmkd.generate import main
 
     argv = ["--input", str(_csv(tmp_path)), "--run", str(tmp_path / "run"), "--teacher", "vllm:m"]
-    argv += ["--base-url", f"http://{PUBLIC_NAME}:{server.port}/v1", "--no-rationale", "--privacy", "local-only"]
+    argv += [
+        "--base-url",
+        f"http://{PUBLIC_NAME}:{server.port}/v1",
+        "--no-rationale",
+        "--privacy",
+        "local-only",
+    ]
     with pytest.raises(TeacherError, match="local-only refuses"):
         main(argv)
     assert server.record.requests["chat"] == 0
@@ -171,8 +180,17 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_BASE_URL")}
     env["OPENAI_API_KEY"] = "sk-test-0123456789abcdef"
     proc = subprocess.run(
-        [sys.executable, "-m", "llmkd.generate", "--input", str(_csv(tmp_path)), "--run", str(tmp_path / "r")]
-        + ["--teacher", "gpt-4o", "--privacy", "local-only"],
+        [
+            *CMD,
+            "--input",
+            str(_csv(tmp_path)),
+            "--run",
+            str(tmp_path / "r"),
+            "--teacher",
+            "gpt-4o",
+            "--privacy",
+            "local-only",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -57,7 +57,9 @@ def test_local_teacher_label_is_structurally_in_set(tiny_llama: Path, task) -> N
     for out in outputs:
         assert out.status == "ok" and out.label in LABELS
         assert out.probs is not None and set(out.probs) == LABELS
-        assert abs(sum(out.probs.values()) - 1) < 1e-5 and out.label == max(out.probs, key=out.probs.__getitem__)
+        assert abs(sum(out.probs.values()) - 1) < 1e-5 and out.label == max(
+            out.probs, key=out.probs.__getitem__
+        )
 
 
 class CompromisedServer(OpenAIServer):
@@ -167,7 +169,8 @@ def test_embedded_teacher_flip_rate(task, capsys: pytest.CaptureFixture[str]) ->
 
     clean = label([r["clean"] for r in ROWS])
     raw = label([r["text"] for r in ROWS])
-    changed = [i for i, r in enumerate(ROWS) if fence_text(r["text"]) != r["text"]]
+    wired = "</text>" not in task.user_prompt("</text>")  # Task.user_prompt already fences: raw is fenced
+    changed = [] if wired else [i for i, r in enumerate(ROWS) if fence_text(r["text"]) != r["text"]]
     fenced = list(raw)
     for i, lab in zip(changed, label([fence_text(ROWS[i]["text"]) for i in changed]), strict=True):
         fenced[i] = lab
@@ -175,7 +178,9 @@ def test_embedded_teacher_flip_rate(task, capsys: pytest.CaptureFixture[str]) ->
     stats = {}
     for name, got in (("raw", raw), ("fenced", fenced)):
         stats[f"flip_{name}"] = sum(g != c for g, c in zip(got, clean, strict=True)) / n
-        stats[f"hijack_{name}"] = sum(g == r["target"] != c for g, c, r in zip(got, clean, ROWS, strict=True)) / n
+        stats[f"hijack_{name}"] = (
+            sum(g == r["target"] != c for g, c, r in zip(got, clean, ROWS, strict=True)) / n
+        )
     with capsys.disabled():
         print(f"\nadversarial flip/hijack rates (SmolLM2-135M, n={n}): {json.dumps(stats)}")
     assert set(raw) | set(fenced) <= set(labels)

@@ -109,7 +109,9 @@ def test_same_value_same_placeholder_and_idempotent() -> None:
     st.lists(
         st.one_of(
             st.sampled_from([v for _, v in PLANTED]),
-            st.text(alphabet=st.characters(categories=("L", "Zs"), include_characters=",;:!?'\""), max_size=30),
+            st.text(
+                alphabet=st.characters(categories=("L", "Zs"), include_characters=",;:!?'\""), max_size=30
+            ),
         ),
         max_size=6,
     )

@@ -121,8 +121,19 @@ def test_cli_401_error_hides_the_key(tmp_path: Path) -> None:
     """Needs wiring: scrub_secrets in llmkd.cli.run_cli (and describe)."""
     with KeyServer(reject=True) as server:
         proc = subprocess.run(
-            [sys.executable, "-m", "llmkd.generate", "--input", str(_input(tmp_path)), "--run"]
-            + [str(tmp_path / "run"), "--teacher", "openai:gpt-4o-mini", "--base-url", server.url],
+            [
+                sys.executable,
+                "-m",
+                "llmkd.generate",
+                "--input",
+                str(_input(tmp_path)),
+                "--run",
+                str(tmp_path / "run"),
+                "--teacher",
+                "openai:gpt-4o-mini",
+                "--base-url",
+                server.url,
+            ],
             cwd=ROOT,
             env={"OPENAI_API_KEY": KEY, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
             capture_output=True,

@@ -19,6 +19,8 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_random_exponential
 
+from llmkd.secrets import scrub_secrets
+
 RETRY_STATUS = frozenset({408, 409, 429})
 MAX_RETRY_AFTER_S = 120.0
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -121,4 +123,5 @@ def describe(exc: BaseException) -> str:
     """One line naming an SDK error: class, status and message."""
     code = status_code(exc)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}" + (f" {code}" if code else "") + f": {str(message).splitlines()[0][:300]}"
+    first = scrub_secrets(str(message).splitlines()[0] if str(message) else "")[:300]
+    return f"{type(exc).__name__}" + (f" {code}" if code else "") + f": {first}"

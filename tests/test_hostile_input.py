@@ -1,0 +1,189 @@
+"""Hostile input: any bytes as a task file give a Task or a TaskError; very long texts are cut to the
+model's limit and counted; redaction and fencing stay fast and safe on pathological texts.
+
+Readers are fuzzed in tests/test_readers_fuzz.py. ``test_task_loader_*`` cases marked "needs fix" in
+the report fail until llmkd/task.py catches RecursionError and bad template fields.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from llmkd.errors import TaskError
+from llmkd.limits import fence_text, text_token_budget, truncate_text, truncate_texts
+from llmkd.paths import prompts_dir
+from llmkd.records import Item
+from llmkd.redact import Redactor
+from llmkd.task import Task, load_task
+from tests.tiny_llama import make_tiny_llama
+
+BASE = (prompts_dir() / "fin-sentiment.yaml").read_text(encoding="utf-8")
+FIELDS = ["name", "description", "labels", "system", "user_template", "rationale_instruction",
+          "augment_instruction", "few_shot"]  # fmt: skip
+
+
+def _load(tmp_path: Path, data: bytes, one_line: bool = True) -> Task | None:
+    path = tmp_path / "task.yaml"
+    path.write_bytes(data)
+    try:
+        return load_task(path)
+    except TaskError as exc:
+        assert str(path) in str(exc)
+        assert not one_line or "\n" not in str(exc).strip(), str(exc)
+        return None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_task_loader_any_bytes(tmp_path: Path, data: bytes) -> None:
+    _load(tmp_path, data)
+
+
+def _values() -> st.SearchStrategy[object]:
+    scalar = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+        st.text(max_size=40),
+        st.sampled_from(["{text}", "{text", "}{", "{0}", "{text!r:>{n}}", "{label_list.x}", "{text[0]}",
+                         "{text[x]}", "{text.__class__}", "{{text}}", "{n:%}", "{label_definitions!z}"]),
+    )  # fmt: skip
+    return st.recursive(
+        scalar,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(FIELDS), _values(), max_size=4), st.sampled_from(["{text}", ""]))
+def test_task_loader_mutated_fields(tmp_path: Path, changes: dict[str, object], suffix: str) -> None:
+    """The valid task with some fields replaced by odd values: a Task or a TaskError naming the file."""
+    data = yaml.safe_load(BASE)
+    for key, value in changes.items():
+        data[key] = value + suffix if isinstance(value, str) and key == "user_template" else value
+    task = _load(tmp_path, yaml.safe_dump(data, allow_unicode=True).encode(), one_line=False)
+    if task is not None:  # a loaded task renders without raising
+        task.messages("Profit rose.")
+        task.augment_prompt(task.labels[0], 2)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[" * 5000,  # needs fix: RecursionError escapes load_task
+        BASE.replace("Classify the following text.", "Classify {text[x]}"),  # needs fix: TypeError
+        BASE.replace("Classify the following text.", "Classify {text.upper}"),  # needs fix: renders a repr
+        BASE.replace("Classify the following text.", "{text.__class__.__mro__}"),  # needs fix: same
+        "name: x\nlabels: !!python/object/apply:os.system ['echo pwned']\n",
+        "\ufeffname: [unclosed",
+        "a: &a [*a]\n",
+        yaml.safe_dump({**yaml.safe_load(BASE), "labels": {"a\nb": None, "c": "d"}}),  # needs fix: 2 lines
+    ],
+)
+def test_task_loader_hostile_files(tmp_path: Path, content: str) -> None:
+    assert _load(tmp_path, content.encode("utf-8")) is None
+
+
+# -- very long texts ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def word_tokenizer(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(make_tiny_llama(tmp_path_factory.mktemp("tiny-llama-limits")))
+
+
+@pytest.fixture(scope="module")
+def bpe_tokenizer():  # type: ignore[no-untyped-def]
+    """A byte-level BPE trained in code: multi-byte characters split into several tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    core.train_from_iterator(["profit rose sharply", "sales fell", "the company said"] * 50, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=core)
+
+
+def test_truncate_counts_and_keeps_prefix(word_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    long = " ".join(["profit rose"] * 400)
+    items = [Item(id="a", text="profit rose"), Item(id="b", text=long, label="positive", line=7)]
+    out, n_cut = truncate_texts(items, word_tokenizer, 50)
+    assert n_cut == 1 and out[0] is items[0]
+    assert len(word_tokenizer(out[1].text, add_special_tokens=False).input_ids) == 50
+    assert long.startswith(out[1].text) and (out[1].id, out[1].label, out[1].line) == ("b", "positive", 7)
+    again, n_again = truncate_texts(out, word_tokenizer, 50)
+    assert n_again == 0 and again == out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=400), st.integers(min_value=1, max_value=64))
+def test_truncate_never_exceeds_budget(bpe_tokenizer, text: str, budget: int) -> None:  # type: ignore[no-untyped-def]
+    cut, was_cut = truncate_text(text, bpe_tokenizer, budget)
+    assert text.startswith(cut)
+    assert len(bpe_tokenizer(cut, add_special_tokens=False).input_ids) <= budget
+    if not was_cut:
+        assert cut == text
+
+
+def test_truncate_multibyte_and_budget(bpe_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    text = "Gewinn stieg 🚀📈 " * 300  # each emoji is several byte-level tokens
+    cut, was_cut = truncate_text(text, bpe_tokenizer, 100)
+    assert was_cut and text.startswith(cut)
+    assert len(bpe_tokenizer(cut, add_special_tokens=False).input_ids) <= 100
+    with pytest.raises(ValueError):
+        truncate_text("x", bpe_tokenizer, 0)
+    assert text_token_budget(bpe_tokenizer, 200, model_max=2048) == 1848
+    assert text_token_budget(bpe_tokenizer, 200) == 8192 - 200  # no real limit known: 8192
+
+
+def test_truncate_100k_items_is_fast(word_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    items = [Item(id=str(i), text=f"profit rose {i}") for i in range(100_000)]
+    start = time.perf_counter()
+    out, n_cut = truncate_texts(items, word_tokenizer, 64)
+    assert n_cut == 0 and out == items and time.perf_counter() - start < 5
+
+
+# -- pathological texts through redaction and fencing ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 " * 50_000,
+        "1-" * 50_000,
+        "+" + "1 " * 50_000,
+        "a@" * 50_000,
+        "DE89 " * 20_000,
+        "<|" * 50_000 + "</text" * 20_000,
+        "\x00\ud7ff\ufffe" * 10_000,
+    ],
+)
+def test_redact_and_fence_stay_linear(text: str) -> None:
+    start = time.perf_counter()
+    redacted = Redactor().redact(text)
+    fenced = fence_text(text)
+    assert time.perf_counter() - start < 5
+    assert Redactor().redact(redacted) == redacted and fence_text(fenced) == fenced
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([*"<>/|[]textTEXTINS _sim", "<|im_start|>", "</text>"]), max_size=40).map(
+        "".join
+    )
+)
+def test_fence_text_never_leaves_a_tag(text: str) -> None:
+    fenced = fence_text(text)
+    assert "</text>" not in fenced.lower() and "<text>" not in fenced.lower() and "<|im_start|>" not in fenced
+    assert fence_text(fenced) == fenced

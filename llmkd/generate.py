@@ -27,6 +27,8 @@ from llmkd.task import Task, load_task
 from llmkd.teachers import Teacher, TeacherOptions, build_teacher, teacher_kind
 from llmkd.teachers.base import TeacherRequest
 
+LABEL_WINDOW = 4096  # requests handed to a teacher at once
+
 DESCRIPTION = (
     "Label (and rationalise) texts with one or more teachers. Every teacher call is stored in "
     "RUN/ledger.sqlite, so rerunning the same command resumes after a crash and pays for nothing twice. "
@@ -316,7 +318,9 @@ def label_with_teacher(
 
             run_batch(teacher, plan.todo, ledger, on_result=store, poll_s=batch_poll_s)
         else:
-            teacher.label(missing, on_result=store)
+            # Windows bound memory (requests in flight, futures) on very large inputs.
+            for start_at in range(0, len(missing), LABEL_WINDOW):
+                teacher.label(missing[start_at : start_at + LABEL_WINDOW], on_result=store)
     finally:
         bar.close()
         stats.seconds = time.perf_counter() - start

@@ -58,7 +58,7 @@ def load_splits(
     train, test = train_test_split(rows, test_size=0.25, random_state=42)
     dev = random.Random(0).sample(train, n_dev)
     shuffled = random.Random(0).sample(test, len(test))
-    test_eval = shuffled[:n_test] if n_test else shuffled
+    test_eval = shuffled if n_test < 0 else shuffled[:n_test]
     dev_texts = {t for t, _ in dev}
     pool = list({t: (t, lab) for t, lab in train if t not in dev_texts}.values())
     return dev, test_eval, pool
@@ -159,12 +159,19 @@ def main() -> None:
     parser.add_argument("--models", default="smollm2,qwen")
     parser.add_argument("--forms", default=",".join(FORMS))
     parser.add_argument("--dev", type=int, default=200)
-    parser.add_argument("--test", type=int, default=400, help="first N of a seed-0 shuffle of test; 0 = all")
+    parser.add_argument("--test", type=int, default=400, help="first N of a seed-0 shuffle of test; -1 = all")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
+    parser.add_argument("--speed-only", action="store_true", help="measure speed on test sentences only")
+    parser.add_argument("--merge", nargs="*", default=None, help="combine the JSON results of earlier runs")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--speed-items", type=int, default=32)
     parser.add_argument("--naive-items", type=int, default=12)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "local_teacher.json"))
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.merge:
+        merge([Path(p) for p in args.merge], Path(args.out))
+        return
 
     task = load_task("fin-sentiment")
     labels = task.labels
@@ -184,24 +191,36 @@ def main() -> None:
         for form in args.forms.split(","):
             teacher = teacher_for(spec, form, pool_path, lm, task)
             lm = teacher.lm
-            scores, prior_scores, rate = score_form(teacher, texts, args.batch)
+            if args.speed_only:
+                texts = []
+            scores, prior_scores, rate = (
+                score_form(teacher, texts, args.batch) if texts else (None, None, 0.0)
+            )
+            if scores is None:
+                speed_texts = [t for t, _ in test[: args.speed_items]]
+                result = speed(teacher, speed_texts, args.naive_items, args.batch)
+                speeds.append({"model": teacher.model, "form": form, **result})
+                print(f"speed {teacher.model} {form}: {result}", flush=True)
+                continue
             for (prefix, cal), probs in variants(scores, prior_scores, len(labels)).items():
                 pred = [labels[int(i)] for i in probs.argmax(-1)]
-                probs_by[(teacher.model, form, prefix, cal)] = probs
+                probs_by[f"{teacher.model}|{form}|{prefix}|{cal}"] = probs
                 row = {
                     "model": teacher.model,
                     "form": form,
                     "label_prefix": prefix,
                     "calibrate": cal,
                     "dev": metrics(gold_dev, pred[: len(dev)], labels),
-                    "test": metrics(gold_test, pred[len(dev) :], labels),
+                    "test": metrics(gold_test, pred[len(dev) :], labels) if test else None,
                     "scoring_items_per_s": round(rate, 2),
                 }
                 rows.append(row)
                 print(
                     f"{teacher.model:28s} {form:13s} prefix={prefix!r:4s} cal={cal!s:5s} "
-                    f"dev acc {row['dev']['accuracy']:.3f} F1 {row['dev']['macro_f1']:.3f} | "
-                    f"test acc {row['test']['accuracy']:.3f} F1 {row['test']['macro_f1']:.3f}",
+                    f"dev acc {row['dev']['accuracy']:.3f} F1 {row['dev']['macro_f1']:.3f} | test "
+                    + (
+                        f"acc {row['test']['accuracy']:.3f} F1 {row['test']['macro_f1']:.3f}" if test else "-"
+                    ),
                     flush=True,
                 )
             if form in {"zero", "task"} and args.speed_items:
@@ -211,29 +230,6 @@ def main() -> None:
                 speeds.append({"model": teacher.model, "form": form, **result})
                 print(f"speed {teacher.model} {form}: {result}", flush=True)
         del lm
-
-    # Defaults are chosen on dev only, among variants that need no pool file.
-    selected = {}
-    for model in dict.fromkeys(r["model"] for r in rows):
-        cands = [r for r in rows if r["model"] == model and not r["form"].startswith("pool")]
-        best = max(cands, key=lambda r: (r["dev"]["accuracy"], r["dev"]["macro_f1"]))
-        selected[model] = {k: best[k] for k in ("form", "label_prefix", "calibrate", "dev", "test")}
-
-    ensembles = []
-    if len(selected) > 1:
-        chosen = [probs_by[(m, s["form"], s["label_prefix"], s["calibrate"])] for m, s in selected.items()]
-        mean = torch.stack(chosen).mean(0)
-        pred = [labels[int(i)] for i in mean.argmax(-1)]
-        ensembles.append(
-            {
-                "members": {
-                    m: {k: s[k] for k in ("form", "label_prefix", "calibrate")} for m, s in selected.items()
-                },
-                "dev": metrics(gold_dev, pred[: len(dev)], labels),
-                "test": metrics(gold_test, pred[len(dev) :], labels),
-            }
-        )
-        print(f"ensemble (prob. average of dev-selected variants): {ensembles[-1]}")
 
     result = {
         "machine": {
@@ -251,12 +247,71 @@ def main() -> None:
             "n_test": len(test),
         },
         "variants": rows,
-        "selected_on_dev": selected,
-        "ensemble": ensembles,
         "speed": speeds,
+        "probs_file": str(Path(tempfile.gettempdir()) / (Path(args.out).stem + ".probs.pt")),
     }
-    write_json(Path(args.out), result)
+    torch.save(probs_by, result["probs_file"])
+    write_json(Path(args.out), summarise(result, probs_by, gold_dev, gold_test, labels))
     print(f"wrote {args.out}")
+
+
+def summarise(
+    result: dict[str, Any],
+    probs_by: dict[str, torch.Tensor],
+    gold_dev: list[str],
+    gold_test: list[str],
+    labels: list[str],
+) -> dict[str, Any]:
+    """Add the dev-selected default per model (best macro-F1 among variants that need no pool file: accuracy
+    alone rewards answering the majority label, neutral) and their ensemble."""
+    rows = result["variants"]
+    selected = {}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        cands = [r for r in rows if r["model"] == model and not r["form"].startswith("pool")]
+        best = max(cands, key=lambda r: (r["dev"]["macro_f1"], r["dev"]["accuracy"]))
+        selected[model] = {k: best[k] for k in ("form", "label_prefix", "calibrate", "dev", "test")}
+    ensembles = []
+    keys = [f"{m}|{s['form']}|{s['label_prefix']}|{s['calibrate']}" for m, s in selected.items()]
+    n = len(gold_dev) + len(gold_test)
+    if len(keys) > 1 and all(k in probs_by and len(probs_by[k]) == n for k in keys):
+        mean = torch.stack([probs_by[k] for k in keys]).mean(0)
+        pred = [labels[int(i)] for i in mean.argmax(-1)]
+        ensembles.append(
+            {
+                "members": keys,
+                "dev": metrics(gold_dev, pred[: len(gold_dev)], labels),
+                "test": metrics(gold_test, pred[len(gold_dev) :], labels) if gold_test else None,
+            }
+        )
+        print(f"ensemble (probability average of the dev-selected variants): {ensembles[-1]}")
+    return {**result, "selected_on_dev": selected, "ensemble": ensembles}
+
+
+def merge(paths: list[Path], out: Path) -> None:
+    """Combine several runs (e.g. one per model, run in parallel) into one results file."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    data = parts[0]["data"]
+    dev, test, _ = load_splits(data["n_dev"], data["n_test"])
+    rows, speeds, probs_by = [], [], {}
+    for part in parts:
+        same = part["data"]["n_dev"] == data["n_dev"] and part["data"]["n_test"] == data["n_test"]
+        rows += [{**r, "test": r["test"] if part["data"]["n_test"] else None} for r in part["variants"]]
+        speeds += part["speed"]
+        if same:
+            probs_by.update(torch.load(part["probs_file"]))
+    result = {**parts[0], "variants": rows, "speed": speeds, "merged_from": [str(p) for p in paths]}
+    labels = load_task("fin-sentiment").labels
+    final = summarise(result, probs_by, [lab for _, lab in dev], [lab for _, lab in test], labels)
+    write_json(out, final)
+    for r in rows:
+        test_part = (
+            f"test acc {r['test']['accuracy']:.3f} F1 {r['test']['macro_f1']:.3f}" if r["test"] else "test -"
+        )
+        print(
+            f"{r['model']:28s} {r['form']:13s} prefix={r['label_prefix']!r:4s} cal={r['calibrate']!s:5s} "
+            f"dev acc {r['dev']['accuracy']:.3f} F1 {r['dev']['macro_f1']:.3f} | {test_part}"
+        )
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from llmkd.aggregate import combine_samples, combine_teachers
 from llmkd.cli import parse_config, run_cli
+from llmkd.embedded import local_profile
 from llmkd.errors import BudgetExceeded, ConfigError
 from llmkd.ledger import RunLedger, request_key
 from llmkd.paths import default_runs_dir
@@ -86,9 +87,42 @@ class GenerateConfig:
     temperature: float | None = field(
         default=None, metadata={"help": "Sampling temperature (default 0, or 1 when --samples > 1)."}
     )
-    few_shot: bool = field(
-        default=True, metadata={"help": "Show the task's few-shot examples to the teacher."}
+    few_shot: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Show few-shot examples to the teacher (default: on for API teachers; per model for local "
+            "ones: off for the embedded SmolLM2, the task's 6 for Qwen; on with --few-shot-pool)."
+        },
     )
+    calibrate: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Local teachers: contextual calibration, dividing out the label prior measured on "
+            "content-free inputs (N/A, empty, [MASK]) (default: per model; on for the embedded SmolLM2)."
+        },
+    )
+    label_prefix: str | None = field(
+        default=None,
+        metadata={
+            "help": "Local teachers: text scored before each label, e.g. ' ' (default: per model; ' ' for Qwen)."
+        },
+    )
+    few_shot_pool: str | None = field(
+        default=None,
+        metadata={
+            "help": "Local teachers: labelled file (PhraseBank .txt, or CSV/JSONL/Parquet with text,label columns) "
+            "to draw few-shot examples from instead of the task's."
+        },
+    )
+    few_shot_k: int = field(default=6, metadata={"help": "Examples drawn from --few-shot-pool."})
+    few_shot_select: Literal["random", "similar"] = field(
+        default="random",
+        metadata={
+            "help": "random: one seeded draw balanced per label, shared by every item; similar: the nearest pool "
+            "examples by TF-IDF for each item."
+        },
+    )
+    few_shot_seed: int = field(default=0, metadata={"help": "Seed of --few-shot-select random."})
     max_new_tokens: int = field(default=64, metadata={"help": "Token limit for generated rationales."})
     batch_size: int = field(default=16, metadata={"help": "Items per forward pass for local teachers."})
     base_url: str | None = field(
@@ -160,7 +194,13 @@ def teacher_options(config: GenerateConfig) -> TeacherOptions:
         temperature=temperature,
         max_new_tokens=config.max_new_tokens,
         batch_size=config.batch_size,
-        few_shot=config.few_shot,
+        few_shot=config.few_shot is not False,
+        calibrate=config.calibrate,
+        label_prefix=config.label_prefix,
+        few_shot_pool=config.few_shot_pool,
+        few_shot_k=config.few_shot_k,
+        few_shot_select=config.few_shot_select,
+        few_shot_seed=config.few_shot_seed,
         base_url=config.base_url,
         concurrency=config.concurrency,
         rpm=config.rpm,
@@ -169,6 +209,13 @@ def teacher_options(config: GenerateConfig) -> TeacherOptions:
         max_attempts=config.max_attempts,
         device=config.device,
     )
+
+
+def options_for(spec: str, config: GenerateConfig, options: TeacherOptions) -> TeacherOptions:
+    """--few-shot unset: API teachers use the task's examples; local ones their model's default (or the pool)."""
+    if config.few_shot is None and teacher_kind(spec) in {"local", "hf"}:
+        return replace(options, few_shot=bool(config.few_shot_pool) or local_profile(spec).few_shot)
+    return options
 
 
 def samples_for(spec: str, samples: int) -> int:
@@ -439,7 +486,9 @@ def run_generate(config: GenerateConfig) -> Path:
         teacher_kind(spec_name)  # fail on an unknown teacher before any work
     check_privacy(config.teacher, config.base_url, config.privacy)  # before any teacher is built
     options = teacher_options(config)
-    teachers = [build_teacher(s, task, options) for s in config.teacher]  # missing keys fail here
+    teachers = [
+        build_teacher(s, task, options_for(s, config, options)) for s in config.teacher
+    ]  # keys checked here
     run_dir = Path(config.run) if config.run else default_run_dir(config)
     if config.run is None:
         config.run = str(run_dir)

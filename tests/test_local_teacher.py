@@ -95,13 +95,20 @@ def test_label_prefix_changes_scored_tokens(tiny: Path) -> None:
     plain, prefixed = teacher(tiny), teacher(tiny, label_prefix="label : ")
     assert plain.label_ids == [[plain.tokenizer.convert_tokens_to_ids(lab)] for lab in plain.task.labels]
     assert all(p[-1:] == q and len(p) == 3 for p, q in zip(prefixed.label_ids, plain.label_ids, strict=True))
-    assert not torch.allclose(plain.label_probabilities(["profit rose"]), prefixed.label_probabilities(["profit rose"]))
+    assert not torch.allclose(
+        plain.label_probabilities(["profit rose"]), prefixed.label_probabilities(["profit rose"])
+    )
 
 
 def test_request_payload_keys(tiny: Path, pool_file: Path) -> None:
     req = TeacherRequest(Item(id="1", text="profit rose"))
     base = teacher(tiny).request_payload(req)
-    assert set(base["params"]) == {"method", "labels", "rationale", "max_new_tokens"}  # old ledgers stay valid
+    assert set(base["params"]) == {
+        "method",
+        "labels",
+        "rationale",
+        "max_new_tokens",
+    }  # old ledgers stay valid
     keys = {request_key("t", "m", base["prompt"], base["params"], 0)}
     for opts in (
         {"calibrate": True},

@@ -6,8 +6,8 @@ GPT-4's published figure on that benchmark. Within each gold label the corrupted
 hash of the text in exact proportions, so every gold file gets the matrix's rates exactly (up to rounding).
 
 The label's log-probs are lower on corrupted items, as a real teacher's are: the chosen label gets
-p ~ U(0.55, 0.99) when it is right and p ~ U(0.40, 0.75) when it is wrong (overlapping, so no
-confidence threshold separates them cleanly), where most of the rest goes
+p ~ U(0.55, 0.99) when it is right and p ~ U(0.45, 0.75) when it is wrong (overlapping, so no
+confidence threshold separates them cleanly; the runner-up share never overtakes the answer), where most of the rest goes
 to the gold label (a real teacher's runner-up is often the right answer).
 
 Everything labelled by it is a "simulated teacher": reports must say so.
@@ -86,7 +86,7 @@ def distribution(text: str, gold: str, answer: str, labels: Sequence[str]) -> di
         top = 0.55 + 0.44 * u
         rest = dict.fromkeys(others, (1.0 - top) / len(others))
     else:
-        top = 0.40 + 0.35 * u
+        top = 0.45 + 0.30 * u
         third = [x for x in others if x != gold]
         rest = {gold: (1.0 - top) * (0.75 if third else 1.0)}
         rest.update(dict.fromkeys(third, (1.0 - top) * 0.25 / max(1, len(third))))

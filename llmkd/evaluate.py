@@ -427,6 +427,11 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             for r in matched
         ]
         seen = sum(r is not None for r in matched)
+        if 0 < seen < len(gold_items) / 2:
+            notes.append(
+                f"the teacher labelled only {seen} of the {len(gold_items)} gold texts, so its scores say "
+                "little; label the gold file with llmkd.generate and pass its labels.jsonl as --teacher-labels"
+            )
         keep = [i for i, label in enumerate(teacher_labels) if label is not None]
         if keep:
             t_pred = [str(teacher_labels[i]) for i in keep]
@@ -486,6 +491,9 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     if curves and config.plots:
         plots.reliability_diagram(curves, run_dir / "reliability.png")
         figures.append("reliability.png")
+    for curves_png in ("training_curves.png", "training_curves_causal.png"):
+        if config.plots and (run_dir / curves_png).is_file():
+            figures.append(curves_png)
     result["figures"] = figures
     write_json(run_dir / "eval.json", result)
     table = summary_table(result)

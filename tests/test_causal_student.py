@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llmkd.evaluate import main as evaluate_main
 from llmkd.finetune import Example, main
 from llmkd.students.causal import (
     IGNORE,
@@ -71,3 +72,22 @@ def test_causal_student_trains_saves_and_predicts(tmp_path, tiny_llama):
     assert probs.shape == (3, 3)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     assert not (run / ".checkpoints").exists()
+
+    # evaluate detects the causal student by its marker and times the run's local teacher
+    settings = {"task": "fin-sentiment", "teacher": [f"hf:{tiny_llama}"], "rationale": False, "batch_size": 4}
+    (run / "generate_config.json").write_text(json.dumps(settings))
+    gold = tmp_path / "gold.jsonl"
+    rows = [
+        {"text": "the company said profit rose", "label": "positive"},
+        {"text": "jobs cut", "label": "negative"},
+    ]
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows * 3))
+    argv = ["--run", str(run), "--gold", str(gold), "--teacher-timing-items", "4", "--no-plots"]
+    assert evaluate_main(argv) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["student"]["kind"] == "causal" and result["student"]["n"] == 6
+    assert result["student"]["parameters"] > 1000
+    [timed] = result["teacher_speed"].values()
+    assert timed["items"] == 4 and timed["throughput_items_per_s"] > 0 and timed["parameters"] > 1000
+    assert result["speedup_vs_local_teacher"] > 0
+    assert result["cost"]["local_teachers_usd_per_1000"] and result["cost"]["student_usd_per_1000"] > 0

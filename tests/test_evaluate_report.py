@@ -40,7 +40,7 @@ def test_report_html_and_api_cost_from_ledger(tmp_path, capsys):
     (run / "generate_config.json").write_text(json.dumps(settings))
     with RunLedger(run / "ledger.sqlite") as ledger:
         for i, cost in enumerate([0.001, 0.002, 0.003, 0.002]):
-            output = TeacherOutput(label="positive", cost_usd=cost)
+            output = TeacherOutput(label="positive", probs=None, rationale=None, raw="", cost_usd=cost)
             ledger.put(
                 f"k{i}",
                 teacher="openai:gpt-4o",

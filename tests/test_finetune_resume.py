@@ -46,7 +46,16 @@ def test_balanced_class_weights_hand_values():
 
 def test_class_weights_are_recorded(tmp_path, tiny_bert_dir):
     run = make_run(tmp_path, n=30)
-    args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "1", "--class-weights", "balanced"]
+    args = [
+        "--run",
+        str(run),
+        "--student",
+        str(tiny_bert_dir),
+        "--epochs",
+        "1",
+        "--class-weights",
+        "balanced",
+    ]
     assert main(args) == 0
     metrics = json.loads((run / "finetune_metrics.json").read_text())
     counts = [metrics["label_counts"][label] for label in ("positive", "negative", "neutral")]
@@ -55,14 +64,14 @@ def test_class_weights_are_recorded(tmp_path, tiny_bert_dir):
 
 
 def test_same_seed_same_student_and_kill_then_resume(tmp_path, tiny_bert_dir, capsys):
-    first = finetune(config(make_run(tmp_path / "a"), tiny_bert_dir))
-    again = finetune(config(make_run(tmp_path / "b"), tiny_bert_dir))
+    first = finetune(config(make_run(tmp_path / "a", n=24), tiny_bert_dir))
+    again = finetune(config(make_run(tmp_path / "b", n=24), tiny_bert_dir))
     assert again["held_out_accuracy"] == first["held_out_accuracy"]
     assert again["train_loss"] == pytest.approx(first["train_loss"], rel=1e-5)
     reference = student_probs(tmp_path / "a" / "run")
     np.testing.assert_allclose(student_probs(tmp_path / "b" / "run"), reference, atol=1e-5)
 
-    run = make_run(tmp_path / "c")
+    run = make_run(tmp_path / "c", n=24)
     with pytest.raises(Killed):
         finetune(config(run, tiny_bert_dir), callbacks=[KillAfterFirstSave()])
     assert not (run / "student").exists()
@@ -76,9 +85,9 @@ def test_same_seed_same_student_and_kill_then_resume(tmp_path, tiny_bert_dir, ca
 
 
 def test_changed_config_does_not_resume(tmp_path, tiny_bert_dir, capsys):
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, n=12)
     with pytest.raises(Killed):
-        finetune(config(run, tiny_bert_dir), callbacks=[KillAfterFirstSave()])
-    finetune(config(run, tiny_bert_dir, lr=1e-3))
+        finetune(config(run, tiny_bert_dir, epochs=1), callbacks=[KillAfterFirstSave()])
+    finetune(config(run, tiny_bert_dir, epochs=1, lr=1e-3))
     captured = capsys.readouterr()
     assert "resuming" not in captured.out and "another config" in captured.err

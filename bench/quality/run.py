@@ -40,7 +40,12 @@ RESULTS = HERE / "results"
 TRAIN, TEST = DATA / "train.jsonl", DATA / "test.jsonl"
 LOCAL_RUN = RUNS / "local-train"
 LABELS = ["positive", "negative", "neutral"]
-ENCODER = {"full": True, "epochs": 3, "max_length": 64, "batch_size": 32, "seed": 42}
+ENCODER: dict[str, Any] = {"full": True, "epochs": 3, "max_length": 64, "batch_size": 32, "seed": 42}
+SUBSET: dict[str, Any] = {"train": None, "suffix": ""}  # --train-limit N: first N train items; --suffix
+
+
+def subset(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return rows[: SUBSET["train"]] if SUBSET["train"] else rows
 
 
 def machine() -> dict[str, Any]:
@@ -80,14 +85,33 @@ def gold_rows(path: Path) -> list[dict[str, Any]]:
     ]
 
 
-def train_and_score(run: Path, **flags: Any) -> dict[str, Any]:
-    """Fine-tune the student in ``run`` and score it on the 1,212 test sentences."""
+def train_and_score(
+    run: Path, time_teacher: bool = False, teacher_labels: Path | None = None, **flags: Any
+) -> dict[str, Any]:
+    """Fine-tune the student in ``run`` and score it on the 1,212 test sentences (the local teacher,
+    when ``time_teacher``, timed on 32 test texts); writes the run's report.md and report.html."""
     started = time.perf_counter()
     metrics = finetune(FinetuneConfig(run=str(run), **flags))
     train_s = time.perf_counter() - started
-    result = evaluate(EvaluateConfig(run=str(run), gold=str(TEST), time_teacher=False, plots=False))
+    config = EvaluateConfig(
+        run=str(run),
+        gold=str(TEST),
+        time_teacher=time_teacher,
+        plots=True,
+        teacher_timing_items=32,
+        teacher_labels=[str(teacher_labels)] if teacher_labels else [],
+    )
+    result = evaluate(config)
     s = result["student"]
+    extra = {
+        "teacher_speed": result.get("teacher_speed") or {},
+        "speedup_vs_local_teacher": result.get("speedup_vs_local_teacher"),
+        "cost": result.get("cost"),
+        "agreement_with_teacher": result.get("agreement"),
+        "teacher_on_test": {k: (result["teacher"] or {}).get(k) for k in ("n", "accuracy", "weighted_f1")},
+    }
     return {
+        **extra,
         "accuracy": s["accuracy"],
         "macro_f1": s["macro_f1"],
         "weighted_f1": s["weighted_f1"],
@@ -98,6 +122,7 @@ def train_and_score(run: Path, **flags: Any) -> dict[str, Any]:
         "train_wall_s": round(train_s, 1),
         "student_items_per_s": round(s["throughput_items_per_s"], 1),
         "flags": {k: v for k, v in flags.items()},
+        "train_limit": SUBSET["train"],
     }
 
 
@@ -111,7 +136,7 @@ def teacher_accuracy(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def exp_gold(args: argparse.Namespace) -> None:
-    run = new_run("gold", gold_rows(TRAIN))
+    run = new_run("gold", subset(gold_rows(TRAIN)))
     result = train_and_score(run, **{**ENCODER, "alpha": 0.0, "epochs": args.epochs or 3})
     save("a_gold_minilm", {"what": "MiniLM full fine-tune on gold labels (upper bound)", **result})
 
@@ -191,7 +216,14 @@ def quantile_threshold(rows: list[dict[str, Any]], drop: float = 0.2) -> float:
     return float(np.quantile([top_prob(r) for r in rows if r.get("status") == "ok"], drop))
 
 
-def distil_variants(prefix: str, rows: list[dict[str, Any]], variants: list[str], epochs: int) -> None:
+def distil_variants(
+    prefix: str,
+    rows: list[dict[str, Any]],
+    variants: list[str],
+    epochs: int,
+    teacher_run: Path | None = None,
+    teacher_test_labels: Path | None = None,
+) -> None:
     """Students from teacher ``rows``: hard (alpha 0) / soft (alpha 0.5, T 2), unfiltered / filtered.
 
     The filtered set is ``llmkd.filter`` with its defaults, ``--exclude`` the test file and
@@ -199,14 +231,17 @@ def distil_variants(prefix: str, rows: list[dict[str, Any]], variants: list[str]
     """
     from llmkd.filter import main as filter_main
 
-    train_rows = [{**r, "gold": None} for r in rows]  # gold never reaches training
+    train_rows = [{**r, "gold": None} for r in subset(rows)]  # gold never reaches training
     threshold = quantile_threshold(rows)
     for variant in variants:
-        name = f"{prefix}_{variant}"
+        name = f"{prefix}_{variant}{SUBSET['suffix']}"
         if (RESULTS / f"{name}.json").is_file():
             print(f"skip {name}: results exist")
             continue
-        run = new_run(f"{prefix}-{variant}", train_rows)
+        run = new_run(f"{prefix}-{variant}{SUBSET['suffix']}", train_rows)
+        timed = teacher_run is not None and variant == variants[0]
+        if timed and teacher_run is not None:  # the first variant's report times the local teacher
+            (run / "generate_config.json").write_text((teacher_run / "generate_config.json").read_text())
         filtered = variant.endswith("filtered")
         info: dict[str, Any] = {}
         if filtered:
@@ -223,7 +258,7 @@ def distil_variants(prefix: str, rows: list[dict[str, Any]], variants: list[str]
             info["filter_removed"] = report.get("removed_by_reason") or report.get("reasons")
         soft = variant.startswith("soft")
         flags = {**ENCODER, "epochs": epochs, "alpha": 0.5 if soft else 0.0, "temperature": 2.0}
-        result = train_and_score(run, **flags)
+        result = train_and_score(run, time_teacher=timed, teacher_labels=teacher_test_labels, **flags)
         save(name, {"what": f"MiniLM from {prefix} teacher, {variant}", **info, **result})
 
 
@@ -248,9 +283,9 @@ def exp_simulated(args: argparse.Namespace) -> None:
             },
         )
     rows = teacher_records(RUNS / "sim-train")
-    distil_variants(
-        "d_sim", rows, args.variants or ["soft", "hard", "soft-filtered", "hard-filtered"], args.epochs or 2
-    )
+    variants = args.variants or ["soft", "hard", "soft-filtered", "hard-filtered"]
+    test_labels = RUNS / "sim-test" / "labels.jsonl"
+    distil_variants("d_sim", rows, variants, args.epochs or 2, teacher_test_labels=test_labels)
 
 
 def exp_local(args: argparse.Namespace) -> None:
@@ -270,9 +305,44 @@ def exp_local(args: argparse.Namespace) -> None:
             "filter_curve_train": filter_curve(rows, thresholds),
         },
     )
-    distil_variants(
-        "c_local", rows, args.variants or ["hard", "soft", "hard-filtered", "soft-filtered"], args.epochs or 3
+    variants = args.variants or ["hard", "soft", "hard-filtered", "soft-filtered"]
+    distil_variants("c_local", rows, variants, args.epochs or 3, teacher_run=LOCAL_RUN)
+
+
+def batch_calibrated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Divide each record's probabilities by the teacher's mean distribution over all records, renormalise
+    and relabel (batch calibration, Zhou et al. 2023): removes the teacher's label prior with no gold."""
+    ok = [r for r in rows if r.get("status") == "ok" and r.get("probs")]
+    prior = np.array([[float(r["probs"][x]) for x in LABELS] for r in ok]).mean(axis=0)
+    out = []
+    for r in rows:
+        if r not in ok:
+            out.append(r)
+            continue
+        p = np.array([float(r["probs"][x]) for x in LABELS]) / prior
+        p /= p.sum()
+        probs = dict(zip(LABELS, p.tolist(), strict=True))
+        out.append({**r, "probs": probs, "label": LABELS[int(p.argmax())], "prob_method": "batch-calibrated"})
+    return out
+
+
+def exp_localcal(args: argparse.Namespace) -> None:
+    """(c) the local teacher after batch calibration (no gold): its accuracy, filter curve and students."""
+    rows = batch_calibrated(teacher_records(LOCAL_RUN))
+    settings = json.loads((LOCAL_RUN / "generate_config.json").read_text())
+    thresholds = sorted({0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, round(quantile_threshold(rows), 4)})
+    save(
+        "c_localcal_teacher",
+        {
+            "what": "local teacher labels of the train subset after batch calibration, vs gold",
+            "teacher": settings.get("teacher"),
+            "train_subset": teacher_accuracy(rows),
+            "predicted_label_counts": {x: sum(r.get("label") == x for r in rows) for x in LABELS},
+            "filter_curve_train": filter_curve(rows, thresholds),
+        },
     )
+    variants = args.variants or ["soft", "hard", "soft-filtered"]
+    distil_variants("c_localcal", rows, variants, args.epochs or 3, teacher_run=LOCAL_RUN)
 
 
 def exp_causal(args: argparse.Namespace) -> None:
@@ -309,6 +379,7 @@ EXPERIMENTS: dict[str, Callable[[argparse.Namespace], None]] = {
     "gold": exp_gold,
     "simulated": exp_simulated,
     "local": exp_local,
+    "localcal": exp_localcal,
     "causal": exp_causal,
 }
 
@@ -320,16 +391,118 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="causal: train items")
     parser.add_argument("--test-limit", type=int, default=None, help="causal: test items scored")
     parser.add_argument("--variants", nargs="*", default=None, help="which student variants to train")
+    parser.add_argument("--train-limit", type=int, default=None, help="train on the first N train items")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on a shared machine)")
+    parser.add_argument("--suffix", default="", help="appended to result and run names")
+    parser.add_argument("--lr", type=float, default=None, help="encoder learning rate (default 5e-5)")
     args = parser.parse_args()
     np.random.seed(0)
+    torch.set_num_threads(args.threads)
+    SUBSET["train"] = args.train_limit
+    SUBSET["suffix"] = args.suffix
+    if args.lr:
+        ENCODER["lr"] = args.lr
     if args.experiment == "table":
         write_table()
     else:
         EXPERIMENTS[args.experiment](args)
 
 
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _f(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else ("—" if value is None else str(value))
+
+
+STUDENT_ROWS = [
+    ("a_gold_minilm", "(a) MiniLM on gold labels (upper bound), first 1,500 train items"),
+    ("c_local_hard", "(c) MiniLM from local teacher, hard labels"),
+    ("c_local_soft", "(c) MiniLM from local teacher, soft labels (T=2, alpha=0.5)"),
+    ("c_local_hard-filtered", "(c) … hard labels, filtered"),
+    ("c_local_soft-filtered", "(c) … soft labels, filtered"),
+    ("c_localcal_soft", "(c) MiniLM from batch-calibrated local teacher, soft labels"),
+    ("c_localcal_hard", "(c) … batch-calibrated, hard labels"),
+    ("c_localcal_soft-filtered", "(c) … batch-calibrated, soft labels, filtered"),
+    ("d_sim_hard", "(d) MiniLM from SIMULATED teacher, hard labels, 1,500 items"),
+    ("d_sim_soft_full", "(d) MiniLM from SIMULATED teacher, soft labels, all 3,634 train items"),
+    ("d_sim_soft_lr5e-5", "(d) MiniLM from SIMULATED teacher, soft labels, lr 5e-5 (collapsed to neutral)"),
+    ("d_sim_soft", "(d) MiniLM from SIMULATED teacher, soft labels, 1,500 items"),
+    ("d_sim_hard-filtered", "(d) … hard labels, filtered"),
+    ("d_sim_soft-filtered", "(d) … soft labels, filtered"),
+    ("e_causal_100", "(e) SmolLM2-135M LoRA causal student (SIMULATED teacher), 100 items, 1 epoch"),
+    ("e_causal", "(e) SmolLM2-135M LoRA causal student (SIMULATED teacher), 300 items, 2 epochs"),
+]
+
+
+def table_markdown() -> str:
+    """The README's results tables, from results/*.json (rows without a result say 'not run')."""
+    lines = [
+        "| model | train items | test items | accuracy | weighted F1 | macro F1 | train wall (s) | items/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    sim = _load("d_simulated_teacher")
+    if sim:
+        t = sim["test"]
+        lines.append(
+            f"| SIMULATED teacher (labels of the test split) | — | {t['n']} | {_f(t['accuracy'])} | "
+            f"{_f(t['weighted_f1'])} | — | — | — |"
+        )
+    for key, what in (
+        ("c_local_teacher", "local teacher"),
+        ("c_localcal_teacher", "batch-calibrated local teacher"),
+    ):
+        local = _load(key)
+        if local:
+            t = local["train_subset"]
+            lines.append(
+                f"| {what} {local['teacher']} (its labels of {t['n']} train items, not the test split) | — | "
+                f"{t['n']} | {_f(t['accuracy'])} | {_f(t['weighted_f1'])} | — | — | — |"
+            )
+    for name, title in STUDENT_ROWS:
+        r = _load(name)
+        if r is None:
+            lines.append(f"| {title} | not run | | | | | | |")
+            continue
+        held = f" (+{r['n_val']} held out)" if "n_val" in r else ""
+        lines.append(
+            f"| {title} | {r.get('n_train')}{held} | "
+            f"{r.get('n_test')} | "
+            f"{_f(r.get('accuracy'))} | {_f(r.get('weighted_f1'))} | {_f(r.get('macro_f1'))} | "
+            f"{_f(r.get('train_wall_s'))} | {_f(r.get('student_items_per_s'))} |"
+        )
+    for name, title in (
+        ("c_local_teacher", "local teacher"),
+        ("c_localcal_teacher", "batch-calibrated local teacher"),
+        ("d_simulated_teacher", "SIMULATED teacher"),
+    ):
+        r = _load(name)
+        if not r:
+            continue
+        lines += [
+            "",
+            f"Teacher-label accuracy against gold at min-confidence thresholds ({title}, train split):",
+            "",
+            "| min confidence | kept | kept fraction | accuracy of kept labels |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c['min_confidence']} | {c['kept']} | {c['kept_fraction']:.3f} | {_f(c['accuracy'])} |"
+            for c in r["filter_curve_train"]
+        ]
+    return "\n".join(lines)
+
+
 def write_table() -> None:
-    pass
+    """Replace the block between the table markers in README.md."""
+    readme = HERE / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    head, _, rest = text.partition("<!-- table -->")
+    _, _, tail = rest.partition("<!-- /table -->")
+    readme.write_text(f"{head}<!-- table -->\n{table_markdown()}\n<!-- /table -->{tail}", encoding="utf-8")
+    print(table_markdown())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Student models: small encoders fine-tuned as sequence classifiers on teacher labels.
+"""Student models distilled from teacher labels.
 
 ``encoder`` builds a classifier from any encoder checkpoint (the embedded MiniLM by default), wraps it in
-LoRA, merges and saves it, and runs batched inference for evaluation.
+LoRA, merges and saves it, and runs batched inference for evaluation. ``causal`` (imported on demand)
+fine-tunes a causal LM with LoRA on label and rationale targets and predicts by scoring the labels.
 """
 
 from llmkd.students.encoder import (

@@ -275,6 +275,8 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
         training_arguments,
     )
 
+    if config.full or config.class_weights != "none":
+        raise ConfigError("--full and --class-weights apply to encoder students, not --student-kind causal")
     run_dir, source, task, records, examples = load_examples(config)
     spec = "local" if config.student == "minilm" else config.student
     max_length = config.max_length or DEFAULT_MAX_LENGTH
@@ -331,7 +333,7 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
     if not trainer.is_world_process_zero():
         return {}
 
-    peft_model = trainer.model
+    peft_model: Any = trainer.model
     held_out_accuracy = None
     if val:
         scored = val[:HELD_OUT_SCORED]

@@ -67,7 +67,7 @@ class RemoteTeacher:
     task: Task
     options: Any
 
-    retry_initial_s = 0.5
+    retry_initial_s = 0.1
     retry_max_s = 30.0
     expected_completion_tokens = 40  # a JSON label and a one-sentence rationale (dry-run estimate)
 

@@ -206,3 +206,18 @@ def test_rate_limiter_holds_requests_per_minute() -> None:
         return time.monotonic() - start
 
     assert 0.4 < asyncio.run(run()) < 1.5
+
+
+def test_rate_limited_teacher_survives_several_label_calls() -> None:
+    """generate hands a teacher windows of work, each label() in its own event loop."""
+    import asyncio
+
+    from llmkd.teachers.ratelimit import RateLimiter
+
+    limiter = RateLimiter(rpm=60_000)  # 1,000/s, one second of burst: the 1,100 acquires contend
+
+    async def burst() -> None:
+        await asyncio.gather(*(limiter.acquire() for _ in range(1_100)))
+
+    for _ in range(2):  # the second loop must not trip over a lock bound to the first
+        asyncio.run(burst())

@@ -52,11 +52,13 @@ class RateLimiter:
         self.tokens = TokenBucket(tpm) if tpm else None
         self.paused_until = 0.0
         self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def acquire(self, tokens: int = 0) -> None:
         """Wait until one request of about ``tokens`` tokens may be sent, then account for it."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # each label() call may run its own event loop
+            self._lock, self._loop = asyncio.Lock(), loop
         async with self._lock:  # first come, first served: waiters queue in order
             while True:
                 wait = self.paused_until - time.monotonic()

@@ -34,7 +34,8 @@ test: lint typecheck
 	$(VENV)/bin/pytest -q
 
 bench: venv
-	$(PY) bench/run_all.py
+	$(PY) bench/remote_throughput.py
+	$(PY) bench/dedup_bench.py --sizes 10000 100000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,7 @@ import anthropic
 from anthropic.types import Message
 
 from llmkd.errors import BudgetExceeded, TeacherError
-from llmkd.pricing import Usage, count_tokens, default_limits, estimate_cost_usd
+from llmkd.pricing import Usage, count_tokens, estimate_cost_usd
 from llmkd.records import TeacherOutput
 from llmkd.task import Task
 from llmkd.teachers import TeacherOptions
@@ -66,14 +66,7 @@ class AnthropicTeacher(RemoteTeacher):
         api_key: str,
         base_url: str | None,
     ) -> None:
-        rpm, tpm = default_limits(model)
-        super().__init__(options.rpm or rpm, options.tpm or tpm)
-        self.name = name
-        self.model = model
-        self.task = task
-        self.options = options
-        self.api_key = api_key
-        self.base_url = base_url
+        super().__init__(name, model, task, options, api_key=api_key, base_url=base_url)
         self.max_tokens = max(options.max_new_tokens, 256 if options.rationale else 64)
 
     @classmethod

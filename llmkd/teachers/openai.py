@@ -17,7 +17,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from llmkd.errors import BudgetExceeded, TeacherError
-from llmkd.pricing import Usage, base_model, count_tokens, default_limits, estimate_cost_usd
+from llmkd.pricing import Usage, base_model, count_tokens, estimate_cost_usd
 from llmkd.records import TeacherOutput
 from llmkd.task import Task
 from llmkd.teachers import TeacherOptions, teacher_kind
@@ -60,14 +60,7 @@ class OpenAITeacher(RemoteTeacher):
         base_url: str | None,
         compatible: bool = False,
     ) -> None:
-        rpm, tpm = default_limits(model)
-        super().__init__(options.rpm or rpm, options.tpm or tpm)
-        self.name = name
-        self.model = model
-        self.task = task
-        self.options = options
-        self.api_key = api_key
-        self.base_url = base_url
+        super().__init__(name, model, task, options, api_key=api_key, base_url=base_url)
         self.compatible = compatible
         self.reasoning = base_model(model).startswith(REASONING_PREFIXES)
         self.structured = True  # switched off if a compatible server rejects json_schema

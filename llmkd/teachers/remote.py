@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from llmkd.errors import BudgetExceeded, TeacherError
-from llmkd.pricing import Usage, cost_usd, estimate_cost_usd, estimate_tokens
+from llmkd.pricing import Usage, cost_usd, default_limits, estimate_cost_usd, estimate_tokens
 from llmkd.records import TeacherOutput
 from llmkd.task import Task
+from llmkd.teachers import TeacherOptions
 from llmkd.teachers.base import ResultCallback, TeacherRequest
 from llmkd.teachers.ratelimit import RateLimiter
 from llmkd.teachers.retry import async_retrying, describe, retry_after_s, status_code
@@ -71,8 +72,20 @@ class RemoteTeacher:
     retry_max_s = 30.0
     expected_completion_tokens = 40  # a JSON label and a one-sentence rationale (dry-run estimate)
 
-    def __init__(self, rpm: int | None, tpm: int | None) -> None:
-        self.limiter = RateLimiter(rpm, tpm)
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        task: Task,
+        options: TeacherOptions,
+        *,
+        api_key: str,
+        base_url: str | None,
+    ) -> None:
+        rpm, tpm = default_limits(model)
+        self.name, self.model, self.task, self.options = name, model, task, options
+        self.api_key, self.base_url = api_key, base_url
+        self.limiter = RateLimiter(options.rpm or rpm, options.tpm or tpm)
         self.budget_usd: float | None = None
         self.ledger: Any = None
         self.stats: dict[str, float] = dict.fromkeys(STAT_NAMES, 0)

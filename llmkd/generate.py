@@ -19,6 +19,7 @@ from llmkd.cli import parse_config, run_cli
 from llmkd.embedded import local_profile
 from llmkd.errors import BudgetExceeded, ConfigError
 from llmkd.ledger import RunLedger, request_key
+from llmkd.limits import text_token_budget, truncate_texts
 from llmkd.paths import default_runs_dir
 from llmkd.privacy import check_privacy
 from llmkd.records import Item, TeacherOutput
@@ -216,6 +217,22 @@ def options_for(spec: str, config: GenerateConfig, options: TeacherOptions) -> T
     if config.few_shot is None and teacher_kind(spec) in {"local", "hf"}:
         return replace(options, few_shot=bool(config.few_shot_pool) or local_profile(spec).few_shot)
     return options
+
+
+def fit_local_context(items: list[Item], teachers: Sequence[Teacher], max_new_tokens: int) -> list[Item]:
+    """Cut texts that would overflow a local teacher's context, with a counted warning (API teachers
+    are left to their provider's limit)."""
+    for teacher in teachers:
+        tokenizer = getattr(teacher, "tokenizer", None)
+        prompt = getattr(teacher, "prompt", None)
+        if tokenizer is None or not callable(prompt):
+            continue
+        overhead = len(tokenizer(prompt(""), add_special_tokens=False).input_ids) + max_new_tokens + 64
+        budget = text_token_budget(tokenizer, overhead, getattr(teacher, "context_length", None))
+        items, n_cut = truncate_texts(items, tokenizer, budget)
+        if n_cut:
+            print(f"warning: {n_cut} texts longer than {budget} tokens were truncated for {teacher.name}")
+    return items
 
 
 def samples_for(spec: str, samples: int) -> int:
@@ -495,6 +512,7 @@ def run_generate(config: GenerateConfig) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(run_dir, "generate", config)
     sent = redact_items(items, run_dir) if config.redact else items  # what teachers see
+    sent = fit_local_context(sent, teachers, config.max_new_tokens)
 
     runs: list[TeacherRun] = []
     chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}

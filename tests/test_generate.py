@@ -167,3 +167,21 @@ def test_help_explains_every_flag(tmp_path: Path) -> None:
         "--dry-run",
     ]:
         assert flag in proc.stdout
+
+
+def test_overlong_texts_are_truncated_with_a_count(tiny_llama: Path, tmp_path: Path, capsys) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    limit = AutoConfig.from_pretrained(tiny_llama).max_position_embeddings  # 2,048
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    src = tmp_path / "long.txt"
+    long_text = " ".join(["profit rose"] * 2000)  # 4,000 words
+    src.write_text(f"sales fell\n{long_text}\n", encoding="utf-8")
+    run = tmp_path / "run"
+    main(["--input", str(src), "--teacher", f"hf:{tiny_llama}", "--run", str(run), "--no-rationale"])
+    assert "warning: 1 texts longer than" in capsys.readouterr().out
+    records = _records(run)
+    assert [r["text"] for r in records] == ["sales fell", long_text]  # labels.jsonl keeps the input
+    with RunLedger(run / "ledger.sqlite") as ledger:
+        prompts = [row.request["prompt"] for row in ledger.rows()]
+    assert max(len(tokenizer(p, add_special_tokens=False).input_ids) for p in prompts) <= limit

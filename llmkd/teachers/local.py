@@ -206,6 +206,14 @@ class LocalTeacher:
             return "", []
         return prefix, self._encode(prefix)
 
+    @property
+    def context_length(self) -> int | None:
+        """Positions the model takes (from its config; no weights are loaded)."""
+        from transformers import AutoConfig
+
+        value = getattr(AutoConfig.from_pretrained(self.model_path), "max_position_embeddings", None)
+        return int(value) if value else None
+
     def prompt(self, text: str, content_free: bool = False) -> str:
         """The full rendered prompt the model sees for ``text``."""
         return self._render(self.messages(text, content_free), generation_prompt=True)

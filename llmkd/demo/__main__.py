@@ -14,7 +14,7 @@ from pathlib import Path
 
 from llmkd import evaluate, filter, finetune, generate
 from llmkd.cli import run_cli
-from llmkd.evaluate import summary_table
+from llmkd.eval_report import summary_table
 from llmkd.paths import demo_dir
 
 

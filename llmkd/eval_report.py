@@ -1,0 +1,142 @@
+"""The evaluate stage's tables: the teacher-vs-student summary and the Evaluate section of report.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _usd(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return f"${value:.4f}" if value >= 0.01 else f"${value:.6f}"
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    """Markdown table: teacher vs student on the gold set, with speed, size and cost."""
+    s = result["student"] or {}
+    t = result["teacher"] or {}
+    agreement = result["agreement"] or {}
+    speed = result.get("teacher_speed") or {}
+    fastest = max(speed.values(), key=lambda x: x["throughput_items_per_s"]) if speed else {}
+    cost = result.get("cost") or {}
+    api = cost.get("api_teachers") or {}
+    api_cost = sum(e["usd_per_1000"] or 0.0 for e in api.values()) if api else None
+    local_cost = min((cost.get("local_teachers_usd_per_1000") or {}).values(), default=None)
+    teacher_cost = api_cost if api_cost is not None else local_cost
+    teacher_name = "teacher" + (f" ({', '.join(t['teachers'])})" if t.get("teachers") else "")
+    student_name = "student" + (f" ({s['kind']})" if s.get("kind") else "")
+    params = fastest.get("parameters")
+    rows = [
+        ("gold items scored", t.get("n"), s.get("n")),
+        ("accuracy", t.get("accuracy"), s.get("accuracy")),
+        ("macro F1", t.get("macro_f1"), s.get("macro_f1")),
+        ("weighted F1", t.get("weighted_f1"), s.get("weighted_f1")),
+        ("ECE (lower is better)", t.get("ece"), s.get("ece")),
+        ("agreement with teacher", None, agreement.get("rate")),
+        (
+            "throughput on this machine (items/s)",
+            _fmt(fastest.get("throughput_items_per_s"), 1) if fastest else None,
+            _fmt(s.get("throughput_items_per_s"), 1) if s else None,
+        ),
+        (
+            "latency (ms/item, batched)",
+            _fmt(fastest.get("latency_ms_per_item"), 2) if fastest else None,
+            _fmt(s.get("latency_ms_per_item"), 2) if s else None,
+        ),
+        (
+            "parameters",
+            f"{params / 1e6:.1f} M" if params else None,
+            f"{s['parameters'] / 1e6:.1f} M ({s['size_mb']:.1f} MB)" if s else None,
+        ),
+        ("cost per 1,000 items", _usd(teacher_cost), _usd(cost.get("student_usd_per_1000"))),
+    ]
+    lines = [f"| metric | {teacher_name} | {student_name} |", "|---|---|---|"]
+    lines += [f"| {name} | {_fmt(a)} | {_fmt(b)} |" for name, a, b in rows]
+    return "\n".join(lines)
+
+
+def speed_and_cost_lines(result: dict[str, Any]) -> list[str]:
+    """Report lines on teacher speed, the speed-up and how cost per 1,000 items was computed."""
+    lines: list[str] = []
+    for name, t in (result.get("teacher_speed") or {}).items():
+        lines.append(
+            f"Local teacher `{name}`: {t['throughput_items_per_s']:.2f} items/s on {t['device']} "
+            f"(timed on {t['items']} gold texts, batch {t['batch_size']}, "
+            f"rationales {'on' if t['rationale'] else 'off'})."
+        )
+    if result.get("speedup_vs_local_teacher"):
+        lines.append(
+            f"The student is {result['speedup_vs_local_teacher']:.0f}x the local teacher's throughput."
+        )
+    cost = result.get("cost") or {}
+    if cost:
+        lines.append(
+            f"Cost per 1,000 items: CPU models at an assumed ${cost['cpu_usd_per_hour']:.2f} per machine-hour "
+            "(`--cpu-usd-per-hour`) times the measured seconds per item"
+            + (
+                "; API teachers from the ledger's dollars over the items they labelled: "
+                + ", ".join(
+                    f"`{n}` ${e['usd']:.4f} for {e['items']} items" for n, e in cost["api_teachers"].items()
+                )
+                if cost.get("api_teachers")
+                else ""
+            )
+            + "."
+        )
+    return [*lines, ""] if lines else []
+
+
+def report_markdown(result: dict[str, Any], table: str) -> str:
+    """The ``## Evaluate`` section of report.md: summary table, per-class scores, notes and figures."""
+    parts = [
+        f"## Evaluate: {result['task']}",
+        "",
+        f"Gold set: `{result['gold_file']}` ({result['n_gold']} items; "
+        f"labels: {', '.join(result['labels'])}).",
+        "",
+        table,
+        "",
+    ]
+    if result["agreement"]:
+        parts += [
+            f"Student and teacher agree on {result['agreement']['rate']:.1%} of the "
+            f"{result['agreement']['n']} gold texts both labelled.",
+            "",
+        ]
+    for name in ("student", "teacher"):
+        scored = result[name]
+        if not scored:
+            continue
+        parts += [
+            f"### {name.capitalize()} per class",
+            "",
+            "| label | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        for label, row in scored["per_class"].items():
+            parts.append(
+                f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+                f"{row['support']} |"
+            )
+        parts.append("")
+    if result["student"]:
+        s = result["student"]
+        parts += [
+            f"Student speed: {s['throughput_items_per_s']:.1f} items/s on {s['device']} "
+            f"(batch {s['batch_size']}, {s['latency_ms_per_item']:.2f} ms per item amortised).",
+            "",
+        ]
+    parts += speed_and_cost_lines(result)
+    if result["notes"]:
+        parts += ["### Notes", "", *[f"- {note}" for note in result["notes"]], ""]
+    if result["figures"]:
+        parts += ["### Figures", "", *[f"![{name}]({name})" for name in result["figures"]], ""]
+    return "\n".join(parts)

@@ -46,8 +46,8 @@ from llmkd.students.encoder import (
     merged,
     resolve_student,
     save_student,
-    student_name,
 )
+from llmkd.students.model_card import encoder_model_card
 from llmkd.task import Task, load_task
 
 DEFAULT_LR_LORA = 5e-4
@@ -349,59 +349,6 @@ def _accuracy(prediction: EvalPrediction) -> dict[str, float]:
     return {"accuracy": float((np.asarray(logits).argmax(-1) == np.asarray(hard)).mean())}
 
 
-def model_card(
-    config: FinetuneConfig, task: Task, base: str, counts: dict[str, Any], held_out_accuracy: float | None
-) -> str:
-    """The student's README.md: what it is, what it was trained on, and how well it matches the teacher."""
-    accuracy = f"{held_out_accuracy:.4f}" if held_out_accuracy is not None else "n/a (no held-out split)"
-    labels = "\n".join(f"- `{label}`: {definition}" for label, definition in task.spec.labels.items())
-    hyper = "\n".join(
-        f"| {key} | {value} |"
-        for key, value in dataclasses.asdict(config).items()
-        if key not in {"run", "output", "task", "student"}
-    )
-    distribution = ", ".join(f"{label}: {n}" for label, n in counts["label_counts"].items())
-    return f"""---
-library_name: transformers
-base_model: {student_name(config.student)}
-pipeline_tag: text-classification
-tags: [llmkd, knowledge-distillation, {"full-fine-tune" if config.full else "lora"}]
----
-
-# llmkd student: {task.name}
-
-A sequence classifier distilled by llmkd from teacher-LLM labels.
-
-- Base model: `{student_name(config.student)}` (loaded from `{base}`)
-- Task: `{task.name}` — {task.spec.description}
-- Teachers: {", ".join(counts["teachers"]) or "unknown"}
-- Method: {"full fine-tune" if config.full else f"LoRA (r={config.lora_r}, merged into the weights)"}, \
-KD loss = alpha·T²·KL(teacher_T ‖ student_T) + (1−alpha)·CE(student, teacher label)
-- Training data: {counts["n_train"]} teacher-labelled texts from `{counts["source"]}` \
-({counts["n_used"]} usable of {counts["n_records"]} records; {distribution}), {counts["n_val"]} held out
-- Held-out accuracy (agreement with the teacher labels on {counts["n_val"]} texts): {accuracy}
-
-## Labels
-
-{labels}
-
-## Usage
-
-```python
-from transformers import pipeline
-
-classifier = pipeline("text-classification", model="path/to/student")
-classifier("Operating profit rose 12 percent to EUR 4.1 million.")
-```
-
-## Hyper-parameters
-
-| name | value |
-|---|---|
-{hyper}
-"""
-
-
 def load_examples(config: FinetuneConfig) -> tuple[Path, Path, Task, list[dict[str, Any]], list[Example]]:
     """Run dir, training file, task, its records and the usable examples (with warnings)."""
     if not config.run:
@@ -557,7 +504,7 @@ def finetune(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = N
         student,
         tokenizer,
         config.output or run_dir / "student",
-        model_card(config, task, base, counts, held_out_accuracy),
+        encoder_model_card(config, task, base, counts, held_out_accuracy),
     )
     plots.training_curves(history, run_dir / "training_curves.png")
     metrics = {

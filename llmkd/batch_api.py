@@ -23,7 +23,6 @@ from llmkd.ledger import RunLedger
 from llmkd.records import TeacherOutput
 from llmkd.teachers.base import ResultCallback, TeacherRequest
 from llmkd.teachers.remote import RemoteTeacher, run_sync
-from llmkd.teachers.retry import async_retrying
 
 R = TypeVar("R")
 Todo = Sequence[tuple[str, TeacherRequest, dict[str, Any]]]
@@ -183,12 +182,7 @@ async def _run(
     client = teacher._open_client()
 
     async def retried(send: Callable[[], Awaitable[R]]) -> R:
-        async for attempt in async_retrying(
-            teacher.options.max_attempts,
-            on_retry=teacher._on_retry,
-            initial_wait_s=teacher.retry_initial_s,
-            max_wait_s=teacher.retry_max_s,
-        ):
+        async for attempt in teacher.retrying():
             with attempt:
                 return await send()
         raise AssertionError("unreachable")  # pragma: no cover

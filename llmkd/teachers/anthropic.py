@@ -22,7 +22,7 @@ from llmkd.records import TeacherOutput
 from llmkd.task import Task
 from llmkd.teachers import TeacherOptions
 from llmkd.teachers.base import TeacherRequest
-from llmkd.teachers.remote import BudgetStop, RemoteTeacher, run_sync
+from llmkd.teachers.remote import BudgetStop, RemoteTeacher, aiohttp_transport, run_sync
 from llmkd.teachers.retry import describe
 from llmkd.teachers.structured import (
     TOOL_NAME,
@@ -44,13 +44,6 @@ def sample_distribution(labels: Sequence[str | None], task_labels: Sequence[str]
     if not valid:
         return None
     return {label: valid.count(label) / len(valid) for label in task_labels}
-
-
-def _http_client() -> Any:
-    try:
-        return anthropic.DefaultAioHttpClient()
-    except Exception:  # aiohttp transport not installed
-        return None
 
 
 class AnthropicTeacher(RemoteTeacher):
@@ -130,7 +123,7 @@ class AnthropicTeacher(RemoteTeacher):
             base_url=self.base_url,
             max_retries=0,
             timeout=self.options.timeout_s,
-            http_client=_http_client(),
+            http_client=aiohttp_transport(anthropic),
         )
 
     def _worst_case(self, system: str, messages: list[dict[str, Any]]) -> tuple[int, float]:

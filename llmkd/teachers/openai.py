@@ -23,7 +23,7 @@ from llmkd.task import Task
 from llmkd.teachers import TeacherOptions, teacher_kind
 from llmkd.teachers.base import TeacherRequest
 from llmkd.teachers.logprobs import LABEL_VALUE, label_probabilities, steps_from_openai
-from llmkd.teachers.remote import BudgetStop, RemoteTeacher, run_sync
+from llmkd.teachers.remote import BudgetStop, RemoteTeacher, aiohttp_transport, run_sync
 from llmkd.teachers.retry import describe, status_code
 from llmkd.teachers.structured import (
     AnswerError,
@@ -36,14 +36,6 @@ from llmkd.teachers.structured import (
 
 TOP_LOGPROBS = 20
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-
-
-def _open_http_client() -> Any:
-    """The SDK's aiohttp transport when available (openai[aiohttp]), else None (default httpx)."""
-    try:
-        return openai.DefaultAioHttpClient()
-    except Exception:  # aiohttp transport not installed
-        return None
 
 
 class OpenAITeacher(RemoteTeacher):
@@ -139,7 +131,7 @@ class OpenAITeacher(RemoteTeacher):
             base_url=self.base_url,
             max_retries=0,
             timeout=self.options.timeout_s,
-            http_client=_open_http_client(),
+            http_client=aiohttp_transport(openai),
         )
 
     def _worst_case(self, messages: list[dict[str, Any]]) -> tuple[int, float]:
@@ -240,17 +232,14 @@ class OpenAITeacher(RemoteTeacher):
                         },
                     ]
                 continue
-            probs, how = self._probs(choice, raw)
-            return TeacherOutput(
-                label=answer.label,
-                probs=probs,
-                rationale=answer.rationale if self.options.rationale else None,
-                raw=raw,
+            return self._accepted(
+                answer,
+                choice,
+                raw,
+                {"reasks": round_},
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
-                prob_method="logprobs" if probs is not None else "none",
                 cost_usd=cost,
-                extra={"reasks": round_, "logprobs": how},
             )
         return self._invalid(
             f"{error} (after {self.options.max_reasks} re-asks)",
@@ -259,6 +248,21 @@ class OpenAITeacher(RemoteTeacher):
             completion_tokens=completion_tokens,
             cost_usd=cost,
             extra={"reasks": self.options.max_reasks},
+        )
+
+    def _accepted(
+        self, answer: Any, choice: Any, raw: str, extra: dict[str, Any], **fields: Any
+    ) -> TeacherOutput:
+        """An ``ok`` output for a parsed answer, with label probabilities from the choice's log-probs."""
+        probs, how = self._probs(choice, raw)
+        return TeacherOutput(
+            label=answer.label,
+            probs=probs,
+            rationale=answer.rationale if self.options.rationale else None,
+            raw=raw,
+            prob_method="logprobs" if probs is not None else "none",
+            extra={**extra, "logprobs": how},
+            **fields,
         )
 
     def _probs(self, choice: Any, raw: str) -> tuple[dict[str, float] | None, str]:
@@ -287,16 +291,7 @@ class OpenAITeacher(RemoteTeacher):
             answer = parse_answer(content, self.task.labels, allow_bare=not self.structured)
         except AnswerError as exc:
             return self._invalid(str(exc), raw, extra={"reasks": 0, "batch": batch}, **fields)
-        probs, how = self._probs(choice, raw)
-        return TeacherOutput(
-            label=answer.label,
-            probs=probs,
-            rationale=answer.rationale if self.options.rationale else None,
-            raw=raw,
-            prob_method="logprobs" if probs is not None else "none",
-            extra={"reasks": 0, "logprobs": how, "batch": batch},
-            **fields,
-        )
+        return self._accepted(answer, choice, raw, {"reasks": 0, "batch": batch}, **fields)
 
     # -- augmentation -----------------------------------------------------------------------------
     def augment_kwargs(self, label: str, n: int) -> dict[str, Any]:

@@ -51,6 +51,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+def aiohttp_transport(sdk: Any) -> Any:
+    """The SDK's aiohttp transport (``DefaultAioHttpClient``) when available, else None (its default httpx)."""
+    try:
+        return sdk.DefaultAioHttpClient()
+    except Exception:  # aiohttp transport not installed
+        return None
+
+
 class RemoteTeacher:
     """Base of the remote teachers: answers a batch with ``options.concurrency`` requests in flight.
 
@@ -92,6 +100,15 @@ class RemoteTeacher:
         self._reserved = 0.0
         self._budget_hit = False
         self._fatal: BaseException | None = None
+
+    def retrying(self) -> Any:
+        """A tenacity async iterator with this teacher's attempts, back-off and retry hook."""
+        return async_retrying(
+            self.options.max_attempts,
+            on_retry=self._on_retry,
+            initial_wait_s=self.retry_initial_s,
+            max_wait_s=self.retry_max_s,
+        )
 
     @property
     def spent_usd(self) -> float:
@@ -137,12 +154,7 @@ class RemoteTeacher:
             raise BudgetStop
         self._reserved += worst_cost
         try:
-            async for attempt in async_retrying(
-                self.options.max_attempts,
-                on_retry=self._on_retry,
-                initial_wait_s=self.retry_initial_s,
-                max_wait_s=self.retry_max_s,
-            ):
+            async for attempt in self.retrying():
                 with attempt:
                     await self.limiter.acquire(tokens)
                     self.stats["calls"] += 1

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.llmkd-installed
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv demo test lint typecheck unit bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,18 @@ unit: venv
 test: lint typecheck
 	$(VENV)/bin/pytest -q
 
-bench: venv
+# The peers of bench/remote_throughput.py, in their own environment (never in llmkd's).
+PEERS := bench/.venv-peers
+$(PEERS)/.installed:
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q 'distilabel[openai]==1.5.3' 'bespokelabs-curator==0.1.31'
+	touch $@
+
+bench-peers: $(PEERS)/.installed
+
+bench: venv bench-peers
 	$(PY) bench/remote_throughput.py
 	$(PY) bench/dedup_bench.py --sizes 10000 100000
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) .pytest_cache .mypy_cache .ruff_cache

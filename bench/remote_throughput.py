@@ -5,6 +5,10 @@ result stored in a RunLedger as it arrives; ceiling = 64 / 0.3 s ~ 213 items/s.
 Scenario 2: same server answering 10% of requests with HTTP 500 and enforcing 3,000 requests/minute with
 429 + Retry-After; ceiling ~ 50 req/s x 0.9 = 45 good items/s; nothing may be lost.
 
+Peers: with ``bench/.venv-peers`` present (``make bench-peers``: distilabel 1.5.3 and bespokelabs-curator
+0.1.31, installed there only), both scenarios also run them against the same server process, sending the
+same request bodies (messages, json_schema, log-probs top 20), right after llmkd.
+
 Run: ``.venv/bin/python bench/remote_throughput.py`` (writes bench/results/remote_throughput.json).
 """
 
@@ -119,6 +123,52 @@ def raw_aiohttp(url: str, n: int, concurrency: int) -> dict[str, Any]:
     return {"items": n, "seconds": round(elapsed, 2), "items_per_s": round(n / elapsed, 1)}
 
 
+PEERS_PYTHON = ROOT / "bench" / ".venv-peers" / "bin" / "python"
+
+
+def peer_bodies(path: Path, n: int) -> None:
+    """The exact bodies llmkd sends, for the peers (their own texts, so no server-side cache effect)."""
+    task = load_task("fin-sentiment")
+    teacher = OpenAITeacher.from_spec(
+        "openai-compatible:bench-model", task, TeacherOptions(base_url="http://127.0.0.1:1/v1")
+    )
+    bodies = [
+        teacher.create_kwargs(teacher.messages(f"Peer {i} said sales rose {i % 50} percent."))
+        for i in range(n)
+    ]
+    path.write_text(json.dumps(bodies))
+
+
+def run_peer(script: str, *args: str) -> dict[str, Any]:
+    """One peer runner in the peers' environment; its last stdout line is its JSON result."""
+    proc = subprocess.run(
+        [str(PEERS_PYTHON), script, *args],
+        cwd=ROOT / "bench" / "peers",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr or proc.stdout)[-500:]}
+    return dict(json.loads(lines[-1]))
+
+
+def peers(url: str, bodies: Path, rpm: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not PEERS_PYTHON.exists():
+        return out
+    extra = [str(rpm)] if rpm else []
+    out["bespokelabs-curator 0.1.31, concurrency 64"] = run_peer(
+        "curator_run.py", url, str(bodies), "64", *extra
+    )
+    for size in (64, 250):
+        out[f"distilabel 1.5.3, input_batch_size {size}"] = run_peer(
+            "distilabel_run.py", url, str(bodies), str(size)
+        )
+    return out
+
+
 def main() -> None:
     os.environ.pop("OPENAI_API_KEY", None)
     results: dict[str, Any] = {
@@ -126,6 +176,8 @@ def main() -> None:
         "python": sys.version.split()[0],
     }
     with tempfile.TemporaryDirectory() as tmp:
+        bodies = Path(tmp) / "bodies.json"
+        peer_bodies(bodies, 1000)
         proc, url = start_server("--latency", "0.3")
         try:
             opts = TeacherOptions(base_url=url, concurrency=64, timeout_s=30)
@@ -136,6 +188,7 @@ def main() -> None:
             raw = raw_aiohttp(url, 1000, 64)
             r1["raw_aiohttp_items_per_s"] = raw["items_per_s"]
             r1["fraction_of_raw_aiohttp"] = round(r1["items_per_s"] / raw["items_per_s"], 3)
+            r1["peers"] = peers(url, bodies)
             results["latency_300ms_c64"] = r1
         finally:
             proc.terminate()
@@ -144,6 +197,7 @@ def main() -> None:
             opts = TeacherOptions(base_url=url, concurrency=64, timeout_s=30, rpm=3000, max_attempts=8)
             r2 = run(url, 1000, opts, Path(tmp) / "s2")
             r2["ceiling_good_items_per_s"] = 45.0
+            r2["peers"] = peers(url, bodies, rpm=3000)
             results["errors10_rpm3000_c64"] = r2
         finally:
             proc.terminate()

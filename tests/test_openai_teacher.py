@@ -221,3 +221,41 @@ def test_rate_limited_teacher_survives_several_label_calls() -> None:
 
     for _ in range(2):  # the second loop must not trip over a lock bound to the first
         asyncio.run(burst())
+
+
+def test_parse_completion_validates_falls_back_and_keeps_non_json_text(task) -> None:
+    import json
+    import random
+
+    from llmkd.teachers.openai import parse_completion
+    from tests.servers import Draw
+
+    server = OpenAIServer()
+    teacher = OpenAITeacher.from_spec(
+        "openai-compatible:m", task, TeacherOptions(base_url="http://127.0.0.1:9/v1")
+    )
+    body = teacher.create_kwargs(teacher.messages("Sales rose 5 percent."))
+    data = server.answer(body, Draw("ok", random.Random(0)))
+
+    strict = parse_completion(json.dumps(data).encode())
+    assert strict.choices[0].logprobs is not None
+    sent = data["choices"][0]["logprobs"]["content"]
+    assert [len(step.top_logprobs) for step in strict.choices[0].logprobs.content] == [
+        len(step["top_logprobs"]) for step in sent
+    ]
+
+    # a compatible server's off-spec answer (no 'created', a finish reason this SDK does not know)
+    loose = dict(data, choices=[dict(data["choices"][0], finish_reason="eos_token")])
+    del loose["created"]
+    lenient = parse_completion(json.dumps(loose).encode())
+    assert lenient.choices[0].finish_reason == "eos_token"
+    assert lenient.choices[0].message.content == strict.choices[0].message.content
+    assert lenient.choices[0].logprobs.content[0].top_logprobs[0].token == (
+        strict.choices[0].logprobs.content[0].top_logprobs[0].token
+    )
+
+    garbage = parse_completion(b"<html>502 Bad Gateway</html>")
+    assert garbage.choices[0].message.content == "<html>502 Bad Gateway</html>"
+    assert garbage.usage is None
+    assert teacher.from_completion(garbage).status == "invalid"
+    assert teacher.from_completion(garbage).raw == "<html>502 Bad Gateway</html>"

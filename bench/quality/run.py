@@ -256,10 +256,63 @@ def distil_variants(
                 "filter_s": time.perf_counter() - started,
             }
             info["filter_removed"] = report.get("removed_by_reason") or report.get("reasons")
+        if variant == "selftrain":
+            base = RUNS / f"{prefix}-hard{SUBSET['suffix']}" / "student"
+            if not base.is_dir():
+                raise SystemExit(f"selftrain needs the hard-label student first ({base})")
+            write_jsonl(run / "labels.jsonl", relabelled_by_student(base, train_rows))
+            info = {"relabelled_by": str(base.relative_to(HERE))}
         soft = variant.startswith("soft")
         flags = {**ENCODER, "epochs": epochs, "alpha": 0.5 if soft else 0.0, "temperature": 2.0}
         result = train_and_score(run, time_teacher=timed, teacher_labels=teacher_test_labels, **flags)
         save(name, {"what": f"MiniLM from {prefix} teacher, {variant}", **info, **result})
+
+
+def relabelled_by_student(student: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` relabelled by a trained student (self-training: the student's argmax and probabilities
+    replace the teacher's; no gold involved)."""
+    from llmkd.students.encoder import load_student, predict_probs
+
+    model, tokenizer = load_student(student)
+    probs = predict_probs(model, tokenizer, [r["text"] for r in rows], max_length=64, progress=False)
+    names = [model.config.id2label[i] for i in range(probs.shape[1])]
+    return [
+        {
+            **r,
+            "label": names[int(p.argmax())],
+            "probs": dict(zip(names, p.tolist(), strict=True)),
+            "status": "ok",
+            "prob_method": "student",
+        }
+        for r, p in zip(rows, probs, strict=True)
+    ]
+
+
+def exp_teacher(args: argparse.Namespace) -> None:
+    """A local teacher's labels of the whole split: test accuracy (all 1,212), train accuracy and filter
+    curve (gold read only to score), raw and batch-calibrated; then students from its train labels."""
+    name = args.teacher_run
+    test_rows = teacher_records(RUNS / f"{name}-test")
+    train_rows = teacher_records(RUNS / f"{name}-train")
+    settings = json.loads((RUNS / f"{name}-train" / "generate_config.json").read_text())
+    for form, convert in (("raw", lambda rows: rows), ("batchcal", batch_calibrated)):
+        test, train = convert(test_rows), convert(train_rows)
+        save(
+            f"t_{name}_{form}",
+            {
+                "what": f"local teacher {settings.get('teacher')} ({form}) vs gold, gold used only to score",
+                "teacher": settings.get("teacher"),
+                "form": form,
+                "test": teacher_accuracy(test),
+                "train": teacher_accuracy(train),
+                "predicted_label_counts_test": {x: sum(r.get("label") == x for r in test) for x in LABELS},
+                "filter_curve_train": filter_curve(train, [0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]),
+            },
+        )
+    if args.variants:
+        rows = batch_calibrated(train_rows) if args.batch_calibrated else train_rows
+        prefix = f"c_{name}{'cal' if args.batch_calibrated else ''}"
+        distil_variants(prefix, rows, args.variants, args.epochs or 3, teacher_run=RUNS / f"{name}-train")
 
 
 def exp_simulated(args: argparse.Namespace) -> None:
@@ -381,6 +434,7 @@ EXPERIMENTS: dict[str, Callable[[argparse.Namespace], None]] = {
     "local": exp_local,
     "localcal": exp_localcal,
     "causal": exp_causal,
+    "teacher": exp_teacher,
 }
 
 
@@ -395,6 +449,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on a shared machine)")
     parser.add_argument("--suffix", default="", help="appended to result and run names")
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate (default 5e-5)")
+    parser.add_argument("--teacher-run", default="qwen", help="teacher: runs/NAME-test and runs/NAME-train")
+    parser.add_argument(
+        "--batch-calibrated", action="store_true", help="teacher: distil from batch-calibrated labels"
+    )
     args = parser.parse_args()
     np.random.seed(0)
     torch.set_num_threads(args.threads)

@@ -10,11 +10,14 @@ than its default httpx pool at high concurrency); the SDK's own retries are off,
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+from typing import Any, cast
 
 import openai
-from openai.types.chat import ChatCompletion
+import pydantic
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
 
 from llmkd.errors import BudgetExceeded, TeacherError
 from llmkd.pricing import Usage, base_model, count_tokens, estimate_cost_usd
@@ -36,6 +39,31 @@ from llmkd.teachers.structured import (
 
 TOP_LOGPROBS = 20
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def parse_completion(body: bytes) -> ChatCompletion:
+    """The SDK's ``ChatCompletion`` from a response body.
+
+    Validated from the JSON in pydantic-core (~0.3 ms for an answer with 20 top log-probs per token),
+    not through the SDK's lenient recursive ``construct`` (~1.1 ms, half of the client's CPU per item at
+    200 requests/s). A body that does not validate (a compatible server omitting a field, a value newer
+    than this SDK) is still built the lenient way, as the SDK would; a body that is not JSON at all
+    becomes one answer holding its text, which then fails like any malformed answer (re-ask, then
+    ``invalid`` with the raw text).
+    """
+    try:
+        return ChatCompletion.model_validate_json(body)
+    except pydantic.ValidationError:
+        pass
+    try:
+        data = json.loads(body)
+    except ValueError:
+        message = ChatCompletionMessage.construct(
+            role="assistant", content=body.decode("utf-8", errors="replace")
+        )
+        choice = Choice.construct(index=0, finish_reason="stop", message=message, logprobs=None)
+        return cast(ChatCompletion, ChatCompletion.construct(choices=[choice], usage=None))
+    return cast(ChatCompletion, ChatCompletion.construct(**data))
 
 
 class OpenAITeacher(RemoteTeacher):
@@ -175,9 +203,10 @@ class OpenAITeacher(RemoteTeacher):
         ``create`` walks every request body against its TypedDict annotations (``_transform``), which
         cost ~25 ms of CPU per request here (messages plus the JSON schema): most of the client's CPU
         at 200 req/s. Our bodies are plain JSON already, so they go through ``client.post`` (the
-        SDK's documented route for raw requests) with the same errors, timeout and response parsing.
+        SDK's documented route for raw requests) with the same errors and timeout; the body comes back
+        as bytes for :func:`parse_completion`.
         """
-        return await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
+        return parse_completion(await client.post("/chat/completions", cast_to=bytes, body=body))
 
     def _usage(self, completion: ChatCompletion) -> Usage:
         usage = completion.usage

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import re
@@ -19,10 +20,15 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.servers import Faults, LoopbackServer, approx_tokens, augment_answer, text_of
+from tests.servers import Faults, LoopbackServer, approx_tokens, augment_answer, json_reply, text_of
 
 TOKEN = re.compile(r'\{"|":"|","|"\}| ?\w+|[^\w ]| ')
 FILLER = ['"', " ", "pos", "neg", "neu", "the", "a", "N", "P", "Neutral", "Positive", "Negative", "\n", "{"]
+
+
+@functools.lru_cache(maxsize=4096)
+def token_bytes(token: str) -> list[int]:
+    return list(token.encode())
 
 
 def split_tokens(content: str) -> list[str]:
@@ -52,6 +58,10 @@ class OpenAIServer(LoopbackServer):
     async def chat(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.record.requests["chat"] += 1
+        if not body.get("messages"):
+            return web.json_response(
+                error_body("[] is too short - 'messages'", "invalid_request_error"), status=400
+            )
         prompt = str(body["messages"][-1].get("content", ""))
         augmented = None if body.get("response_format") else augment_answer(prompt, 0)
         if augmented is not None:
@@ -100,7 +110,7 @@ class OpenAIServer(LoopbackServer):
                     1  # the client timed out: nothing delivered, nothing billed
                 )
                 return web.Response(status=499)
-        return web.json_response(self.answer(body, draw))
+        return json_reply(self.answer(body, draw))
 
     def answer(self, body: dict[str, Any], draw: Any) -> dict[str, Any]:
         """The chat completion for a label request (the part after faults and latency)."""
@@ -229,9 +239,9 @@ class OpenAIServer(LoopbackServer):
                 {
                     "token": token,
                     "logprob": alts[0][1],
-                    "bytes": list(token.encode()),
+                    "bytes": token_bytes(token),
                     "top_logprobs": [
-                        {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alts[:top_n]
+                        {"token": t, "logprob": lp, "bytes": token_bytes(t)} for t, lp in alts[:top_n]
                     ],
                 }
             )

@@ -24,11 +24,19 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends a flag's default to its help unless the default is None or the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse.ArgumentParser:
     """An argparse parser with one ``--flag-name`` per dataclass field; help from ``metadata['help']``."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
     hints = typing.get_type_hints(config_cls)
     for f in dataclasses.fields(config_cls):
         if f.metadata.get("cli") is False:
@@ -45,9 +53,9 @@ def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse
         elif get_origin(tp) is list:
             (inner,) = get_args(tp)
             kwargs.update(action="append", type=inner, default=None)
-            kwargs["help"] += " (repeatable)"
-            if default:
-                kwargs["help"] += f" (default: {default})"
+            kwargs["help"] += " (repeatable" + (
+                f"; default: {', '.join(map(str, default))})" if default else ")"
+            )
         elif get_origin(tp) is Literal:
             kwargs.update(choices=list(get_args(tp)), type=type(get_args(tp)[0]))
         else:

@@ -167,6 +167,10 @@ def test_help_explains_every_flag(tmp_path: Path) -> None:
         "--dry-run",
     ]:
         assert flag in proc.stdout
+    text = " ".join(proc.stdout.split())
+    assert "(default: None)" not in text  # no noise for flags without a default
+    assert "(repeatable; default: local)" in text
+    assert "(default: fin-sentiment)" in text
 
 
 def test_overlong_texts_are_truncated_with_a_count(tiny_llama: Path, tmp_path: Path, capsys) -> None:

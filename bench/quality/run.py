@@ -2,18 +2,18 @@
 
 Each experiment writes ``bench/quality/results/<name>.json``; ``table`` rebuilds the README table.
 
-    python bench/quality/split.py                 # writes data/train.jsonl, data/test.jsonl
-    python bench/quality/run.py gold              # (a) MiniLM on gold labels: the upper bound
-    python bench/quality/run.py filter-curve      # issue 4 item 6: teacher-label accuracy vs filter
-    python bench/quality/run.py local             # (c) students from the local teacher
-    python bench/quality/run.py simulated         # (d) students from the simulated strong teacher
-    python bench/quality/run.py causal            # (e) the causal student (a subset)
-    python bench/quality/run.py table             # README.md table from results/*.json
+    python bench/quality/split.py                     # data/train.jsonl, data/test.jsonl
+    python bench/quality/run.py gold                  # (a) MiniLM on gold labels: the upper bound
+    python bench/quality/run.py teacher --teacher-run qwen --variants hard soft ...
+                                                      # (b) a local teacher on the split, (c) students
+    python bench/quality/run.py simulated             # (d) students from the simulated strong teacher
+    python bench/quality/run.py causal                # (e) the causal student
+    python bench/quality/run.py table                 # README.md table from results/*.json
 
-The local-teacher experiments read ``runs/local-train/labels.jsonl``, made once by
-``python -m llmkd.generate --input bench/quality/data/train.jsonl --label-column label --teacher local
---no-rationale --limit 1500 --run bench/quality/runs/local-train``. The teacher's ``gold`` field is
-used only to measure label accuracy, never for training.
+``teacher --teacher-run NAME`` reads ``runs/NAME-test`` and ``runs/NAME-train``, each made by
+``python -m llmkd.generate --input bench/quality/data/{test,train}.jsonl --id-column id --label-column label
+--teacher SPEC --no-rationale --run bench/quality/runs/NAME-{test,train}``. The teacher's ``gold`` field
+is used only to score its labels, never for training or model selection.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ DATA = HERE / "data"
 RUNS = HERE / "runs"
 RESULTS = HERE / "results"
 TRAIN, TEST = DATA / "train.jsonl", DATA / "test.jsonl"
-LOCAL_RUN = RUNS / "local-train"
 LABELS = ["positive", "negative", "neutral"]
 ENCODER: dict[str, Any] = {"full": True, "epochs": 3, "max_length": 64, "batch_size": 32, "seed": 42}
 SUBSET: dict[str, Any] = {"train": None, "suffix": ""}  # --train-limit N: first N train items; --suffix
@@ -256,21 +255,46 @@ def distil_variants(
                 "filter_s": time.perf_counter() - started,
             }
             info["filter_removed"] = report.get("removed_by_reason") or report.get("reasons")
-        if variant == "selftrain":
-            base = RUNS / f"{prefix}-hard{SUBSET['suffix']}" / "student"
-            if not base.is_dir():
-                raise SystemExit(f"selftrain needs the hard-label student first ({base})")
-            write_jsonl(run / "labels.jsonl", relabelled_by_student(base, train_rows))
-            info = {"relabelled_by": str(base.relative_to(HERE))}
+        if variant in {"crossfit", "crossfit-agree"}:
+            relabelled = cross_fitted(f"{prefix}-xfit{SUBSET['suffix']}", train_rows, epochs)
+            agree = [r for r, t in zip(relabelled, train_rows, strict=True) if r["label"] == t["label"]]
+            chosen = agree if variant == "crossfit-agree" else relabelled
+            write_jsonl(run / "labels.jsonl", chosen)
+            info = {
+                "relabelled_changed": sum(
+                    r["label"] != t["label"] for r, t in zip(relabelled, train_rows, strict=True)
+                ),
+                "kept": len(chosen),
+            }
         soft = variant.startswith("soft")
         flags = {**ENCODER, "epochs": epochs, "alpha": 0.5 if soft else 0.0, "temperature": 2.0}
+        if variant.endswith("lora"):  # llmkd.finetune's defaults: LoRA r=8 at lr 5e-4
+            flags = {**flags, "full": False, "lr": None}
         result = train_and_score(run, time_teacher=timed, teacher_labels=teacher_test_labels, **flags)
         save(name, {"what": f"MiniLM from {prefix} teacher, {variant}", **info, **result})
 
 
+def cross_fitted(name: str, rows: list[dict[str, Any]], epochs: int) -> list[dict[str, Any]]:
+    """``rows`` relabelled by cross-fitting: a student trained on one half of the teacher labels labels
+    the other half, and the other way round, so no record is labelled by a model that saw its teacher
+    label. A student generalises past its teacher's random mistakes; this keeps that, with no gold."""
+    order = np.random.default_rng(0).permutation(len(rows))
+    halves = [sorted(order[: len(rows) // 2].tolist()), sorted(order[len(rows) // 2 :].tolist())]
+    out: list[dict[str, Any] | None] = [None] * len(rows)
+    for k, (fit, apply) in enumerate(((halves[0], halves[1]), (halves[1], halves[0]))):
+        run = RUNS / f"{name}{k}"
+        if not (run / "student").is_dir():  # shared by the crossfit variants
+            run = new_run(f"{name}{k}", [rows[i] for i in fit])
+            finetune(FinetuneConfig(run=str(run), **{**ENCODER, "epochs": epochs, "alpha": 0.0}))
+        for i, row in zip(
+            apply, relabelled_by_student(run / "student", [rows[i] for i in apply]), strict=True
+        ):
+            out[i] = row
+    return [r for r in out if r is not None]
+
+
 def relabelled_by_student(student: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` relabelled by a trained student (self-training: the student's argmax and probabilities
-    replace the teacher's; no gold involved)."""
+    """``rows`` relabelled by a trained student (its argmax and probabilities replace the teacher's)."""
     from llmkd.students.encoder import load_student, predict_probs
 
     model, tokenizer = load_student(student)
@@ -341,27 +365,6 @@ def exp_simulated(args: argparse.Namespace) -> None:
     distil_variants("d_sim", rows, variants, args.epochs or 2, teacher_test_labels=test_labels)
 
 
-def exp_local(args: argparse.Namespace) -> None:
-    """(c) and issue 4 item 6 on the local teacher's labels of the train subset."""
-    rows = teacher_records(LOCAL_RUN)
-    settings = json.loads((LOCAL_RUN / "generate_config.json").read_text())
-    thresholds = sorted({0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, round(quantile_threshold(rows), 4)})
-    save(
-        "c_local_teacher",
-        {
-            "what": "local teacher labels of the train subset vs gold (gold used only to score)",
-            "teacher": settings.get("teacher"),
-            "few_shot": settings.get("few_shot"),
-            "limit": settings.get("limit"),
-            "train_subset": teacher_accuracy(rows),
-            "predicted_label_counts": {x: sum(r.get("label") == x for r in rows) for x in LABELS},
-            "filter_curve_train": filter_curve(rows, thresholds),
-        },
-    )
-    variants = args.variants or ["hard", "soft", "hard-filtered", "soft-filtered"]
-    distil_variants("c_local", rows, variants, args.epochs or 3, teacher_run=LOCAL_RUN)
-
-
 def batch_calibrated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Divide each record's probabilities by the teacher's mean distribution over all records, renormalise
     and relabel (batch calibration, Zhou et al. 2023): removes the teacher's label prior with no gold."""
@@ -377,25 +380,6 @@ def batch_calibrated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         probs = dict(zip(LABELS, p.tolist(), strict=True))
         out.append({**r, "probs": probs, "label": LABELS[int(p.argmax())], "prob_method": "batch-calibrated"})
     return out
-
-
-def exp_localcal(args: argparse.Namespace) -> None:
-    """(c) the local teacher after batch calibration (no gold): its accuracy, filter curve and students."""
-    rows = batch_calibrated(teacher_records(LOCAL_RUN))
-    settings = json.loads((LOCAL_RUN / "generate_config.json").read_text())
-    thresholds = sorted({0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, round(quantile_threshold(rows), 4)})
-    save(
-        "c_localcal_teacher",
-        {
-            "what": "local teacher labels of the train subset after batch calibration, vs gold",
-            "teacher": settings.get("teacher"),
-            "train_subset": teacher_accuracy(rows),
-            "predicted_label_counts": {x: sum(r.get("label") == x for r in rows) for x in LABELS},
-            "filter_curve_train": filter_curve(rows, thresholds),
-        },
-    )
-    variants = args.variants or ["soft", "hard", "soft-filtered"]
-    distil_variants("c_localcal", rows, variants, args.epochs or 3, teacher_run=LOCAL_RUN)
 
 
 def exp_causal(args: argparse.Namespace) -> None:
@@ -431,8 +415,6 @@ def exp_causal(args: argparse.Namespace) -> None:
 EXPERIMENTS: dict[str, Callable[[argparse.Namespace], None]] = {
     "gold": exp_gold,
     "simulated": exp_simulated,
-    "local": exp_local,
-    "localcal": exp_localcal,
     "causal": exp_causal,
     "teacher": exp_teacher,
 }
@@ -461,106 +443,11 @@ def main() -> None:
     if args.lr:
         ENCODER["lr"] = args.lr
     if args.experiment == "table":
+        from table import write_table
+
         write_table()
     else:
         EXPERIMENTS[args.experiment](args)
-
-
-def _load(name: str) -> dict[str, Any] | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _f(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else ("—" if value is None else str(value))
-
-
-STUDENT_ROWS = [
-    ("a_gold_minilm", "(a) MiniLM on gold labels (upper bound), first 1,500 train items"),
-    ("c_local_hard", "(c) MiniLM from local teacher, hard labels"),
-    ("c_local_soft", "(c) MiniLM from local teacher, soft labels (T=2, alpha=0.5)"),
-    ("c_local_hard-filtered", "(c) … hard labels, filtered"),
-    ("c_local_soft-filtered", "(c) … soft labels, filtered"),
-    ("c_localcal_soft", "(c) MiniLM from batch-calibrated local teacher, soft labels"),
-    ("c_localcal_hard", "(c) … batch-calibrated, hard labels"),
-    ("c_localcal_soft-filtered", "(c) … batch-calibrated, soft labels, filtered"),
-    ("d_sim_hard", "(d) MiniLM from SIMULATED teacher, hard labels, 1,500 items"),
-    ("d_sim_soft_full", "(d) MiniLM from SIMULATED teacher, soft labels, all 3,634 train items"),
-    ("d_sim_soft_lr5e-5", "(d) MiniLM from SIMULATED teacher, soft labels, lr 5e-5 (collapsed to neutral)"),
-    ("d_sim_soft", "(d) MiniLM from SIMULATED teacher, soft labels, 1,500 items"),
-    ("d_sim_hard-filtered", "(d) … hard labels, filtered"),
-    ("d_sim_soft-filtered", "(d) … soft labels, filtered"),
-    ("e_causal_100", "(e) SmolLM2-135M LoRA causal student (SIMULATED teacher), 100 items, 1 epoch"),
-    ("e_causal", "(e) SmolLM2-135M LoRA causal student (SIMULATED teacher), 300 items, 2 epochs"),
-]
-
-
-def table_markdown() -> str:
-    """The README's results tables, from results/*.json (rows without a result say 'not run')."""
-    lines = [
-        "| model | train items | test items | accuracy | weighted F1 | macro F1 | train wall (s) | items/s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    sim = _load("d_simulated_teacher")
-    if sim:
-        t = sim["test"]
-        lines.append(
-            f"| SIMULATED teacher (labels of the test split) | — | {t['n']} | {_f(t['accuracy'])} | "
-            f"{_f(t['weighted_f1'])} | — | — | — |"
-        )
-    for key, what in (
-        ("c_local_teacher", "local teacher"),
-        ("c_localcal_teacher", "batch-calibrated local teacher"),
-    ):
-        local = _load(key)
-        if local:
-            t = local["train_subset"]
-            lines.append(
-                f"| {what} {local['teacher']} (its labels of {t['n']} train items, not the test split) | — | "
-                f"{t['n']} | {_f(t['accuracy'])} | {_f(t['weighted_f1'])} | — | — | — |"
-            )
-    for name, title in STUDENT_ROWS:
-        r = _load(name)
-        if r is None:
-            lines.append(f"| {title} | not run | | | | | | |")
-            continue
-        held = f" (+{r['n_val']} held out)" if "n_val" in r else ""
-        lines.append(
-            f"| {title} | {r.get('n_train')}{held} | "
-            f"{r.get('n_test')} | "
-            f"{_f(r.get('accuracy'))} | {_f(r.get('weighted_f1'))} | {_f(r.get('macro_f1'))} | "
-            f"{_f(r.get('train_wall_s'))} | {_f(r.get('student_items_per_s'))} |"
-        )
-    for name, title in (
-        ("c_local_teacher", "local teacher"),
-        ("c_localcal_teacher", "batch-calibrated local teacher"),
-        ("d_simulated_teacher", "SIMULATED teacher"),
-    ):
-        r = _load(name)
-        if not r:
-            continue
-        lines += [
-            "",
-            f"Teacher-label accuracy against gold at min-confidence thresholds ({title}, train split):",
-            "",
-            "| min confidence | kept | kept fraction | accuracy of kept labels |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            f"| {c['min_confidence']} | {c['kept']} | {c['kept_fraction']:.3f} | {_f(c['accuracy'])} |"
-            for c in r["filter_curve_train"]
-        ]
-    return "\n".join(lines)
-
-
-def write_table() -> None:
-    """Replace the block between the table markers in README.md."""
-    readme = HERE / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    head, _, rest = text.partition("<!-- table -->")
-    _, _, tail = rest.partition("<!-- /table -->")
-    readme.write_text(f"{head}<!-- table -->\n{table_markdown()}\n<!-- /table -->{tail}", encoding="utf-8")
-    print(table_markdown())
 
 
 if __name__ == "__main__":

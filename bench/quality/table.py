@@ -1,0 +1,92 @@
+"""The README table of bench/quality from results/*.json (rows without a result say "not run")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+TEACHERS = [
+    ("t_qwen_raw", "(b) Qwen2.5-Coder-0.5B, 6 shots, leading-space labels (`local:qwen`, its defaults)"),
+    ("t_qwen_batchcal", "(b) … the same labels batch-calibrated"),
+    ("t_smollm2_raw", "(b) SmolLM2-135M, zero-shot + contextual calibration (`local`, the embedded default)"),
+    ("t_smollm2_batchcal", "(b) … the same labels batch-calibrated"),
+]
+STUDENTS = [
+    ("a_gold_minilm", "(a) MiniLM on gold labels (upper bound)"),
+    ("c_qwen_hard", "(c) MiniLM from Qwen's labels, hard"),
+    ("c_qwen_soft", "(c) … soft (KD, T=2, alpha=0.5)"),
+    ("c_qwen_hard-filtered", "(c) … hard, filtered"),
+    ("c_qwen_soft-filtered", "(c) … soft, filtered"),
+    ("c_qwen_crossfit", "(c) … hard, relabelled by cross-fitted students"),
+    ("c_qwen_crossfit-agree", "(c) … hard, only where cross-fitted student and teacher agree"),
+    ("c_qwen_hard-lora", "(c) … hard, LoRA r=8 (llmkd.finetune's default) instead of a full fine-tune"),
+    ("d_sim_soft_full", "(d) MiniLM from the SIMULATED teacher, soft (2 epochs, lr 2e-4)"),
+    ("d_sim_soft-filtered_v2", "(d) … soft, filtered (3 epochs, lr 1e-4)"),
+    ("e_causal", "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher"),
+]
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def f3(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else ("—" if value is None else str(value))
+
+
+def best_local_accuracy() -> float | None:
+    scores = [r["test"]["accuracy"] for r in map(load, (n for n, _ in TEACHERS)) if r]
+    return max(scores, default=None)
+
+
+def table_markdown() -> str:
+    best = best_local_accuracy()
+    lines = [
+        "| model | train items | test accuracy | weighted F1 | macro F1 | vs best local teacher | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    sim = load("d_simulated_teacher")
+    if sim:
+        t = sim["test"]
+        lines.append(
+            f"| SIMULATED teacher (gold through a fixed confusion matrix) | — | {f3(t['accuracy'])} | "
+            f"{f3(t['weighted_f1'])} | — | — | — |"
+        )
+    for name, title in TEACHERS:
+        r = load(name)
+        if r is None:
+            lines.append(f"| {title} | not run | | | | | |")
+            continue
+        t = r["test"]
+        lines.append(f"| {title} | — | {f3(t['accuracy'])} | {f3(t['weighted_f1'])} | — | — | — |")
+    for name, title in STUDENTS:
+        r = load(name)
+        if r is None:
+            lines.append(f"| {title} | not run | | | | | |")
+            continue
+        held = f" (+{r['n_val']} held out)" if r.get("n_val") else ""
+        ratio = f"{100 * r['accuracy'] / best:.0f}%" if best and name.startswith("c_") else "—"
+        lines.append(
+            f"| {title} | {r.get('n_train')}{held} | **{f3(r.get('accuracy'))}** | "
+            f"{f3(r.get('weighted_f1'))} | {f3(r.get('macro_f1'))} | {ratio} | {f3(r.get('train_wall_s'))} |"
+        )
+    return "\n".join(lines)
+
+
+def write_table() -> None:
+    """Replace the block between the table markers in README.md."""
+    readme = HERE / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    head, _, rest = text.partition("<!-- table -->")
+    _, _, tail = rest.partition("<!-- /table -->")
+    readme.write_text(f"{head}<!-- table -->\n{table_markdown()}\n<!-- /table -->{tail}", encoding="utf-8")
+    print(table_markdown())
+
+
+if __name__ == "__main__":
+    write_table()

@@ -255,10 +255,14 @@ def distil_variants(
                 "filter_s": time.perf_counter() - started,
             }
             info["filter_removed"] = report.get("removed_by_reason") or report.get("reasons")
-        if variant in {"crossfit", "crossfit-agree"}:
+        if variant in {"crossfit", "crossfit-agree", "crossfit-cleanlab"}:  # crossfit: all relabelled
             relabelled = cross_fitted(f"{prefix}-xfit{SUBSET['suffix']}", train_rows, epochs)
             agree = [r for r, t in zip(relabelled, train_rows, strict=True) if r["label"] == t["label"]]
-            chosen = agree if variant == "crossfit-agree" else relabelled
+            chosen = {"crossfit": relabelled, "crossfit-agree": agree}.get(variant) or [
+                t
+                for t, issue in zip(train_rows, label_issues(train_rows, relabelled), strict=True)
+                if not issue
+            ]
             write_jsonl(run / "labels.jsonl", chosen)
             info = {
                 "relabelled_changed": sum(
@@ -291,6 +295,16 @@ def cross_fitted(name: str, rows: list[dict[str, Any]], epochs: int) -> list[dic
         ):
             out[i] = row
     return [r for r in out if r is not None]
+
+
+def label_issues(rows: list[dict[str, Any]], out_of_fold: list[dict[str, Any]]) -> list[bool]:
+    """Confident learning (cleanlab): which teacher labels look wrong given out-of-fold student
+    probabilities (the teacher's label is kept on the others)."""
+    from cleanlab.filter import find_label_issues
+
+    labels = np.array([LABELS.index(r["label"]) for r in rows])
+    probs = np.array([[float(r["probs"][x]) for x in LABELS] for r in out_of_fold])
+    return [bool(x) for x in find_label_issues(labels, probs / probs.sum(1, keepdims=True))]
 
 
 def relabelled_by_student(student: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -336,7 +350,14 @@ def exp_teacher(args: argparse.Namespace) -> None:
     if args.variants:
         rows = batch_calibrated(train_rows) if args.batch_calibrated else train_rows
         prefix = f"c_{name}{'cal' if args.batch_calibrated else ''}"
-        distil_variants(prefix, rows, args.variants, args.epochs or 3, teacher_run=RUNS / f"{name}-train")
+        distil_variants(
+            prefix,
+            rows,
+            args.variants,
+            args.epochs or 3,
+            teacher_run=RUNS / f"{name}-train",
+            teacher_test_labels=RUNS / f"{name}-test" / "labels.jsonl",
+        )
 
 
 def exp_simulated(args: argparse.Namespace) -> None:

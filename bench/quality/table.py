@@ -21,10 +21,10 @@ STUDENTS = [
     ("c_qwen_soft", "(c) … soft (KD, T=2, alpha=0.5)"),
     ("c_qwen_hard-filtered", "(c) … hard, filtered"),
     ("c_qwen_soft-filtered", "(c) … soft, filtered"),
-    ("c_qwen_crossfit", "(c) … hard, relabelled by cross-fitted students"),
     ("c_qwen_crossfit-agree", "(c) … hard, only where cross-fitted student and teacher agree"),
+    ("c_qwen_crossfit-cleanlab", "(c) … hard, label issues pruned by cleanlab on cross-fitted probabilities"),
     ("c_qwen_hard-lora", "(c) … hard, LoRA r=8 (llmkd.finetune's default) instead of a full fine-tune"),
-    ("d_sim_soft_full", "(d) MiniLM from the SIMULATED teacher, soft (2 epochs, lr 2e-4)"),
+    ("d_sim_soft_full", "(d) MiniLM from the SIMULATED teacher, soft (2 epochs, lr 2e-4; session 1, loaded machine)"),
     ("d_sim_soft-filtered_v2", "(d) … soft, filtered (3 epochs, lr 1e-4)"),
     ("e_causal", "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher"),
 ]
@@ -73,7 +73,7 @@ def table_markdown() -> str:
         ratio = f"{100 * r['accuracy'] / best:.0f}%" if best and name.startswith("c_") else "—"
         lines.append(
             f"| {title} | {r.get('n_train')}{held} | **{f3(r.get('accuracy'))}** | "
-            f"{f3(r.get('weighted_f1'))} | {f3(r.get('macro_f1'))} | {ratio} | {f3(r.get('train_wall_s'))} |"
+            f"{f3(r.get('weighted_f1'))} | {f3(r.get('macro_f1'))} | {ratio} | {r.get('train_wall_s', 0):.0f} |"
         )
     return "\n".join(lines)
 

@@ -24,7 +24,10 @@ STUDENTS = [
     ("c_qwen_crossfit-agree", "(c) … hard, only where cross-fitted student and teacher agree"),
     ("c_qwen_crossfit-cleanlab", "(c) … hard, label issues pruned by cleanlab on cross-fitted probabilities"),
     ("c_qwen_hard-lora", "(c) … hard, LoRA r=8 (llmkd.finetune's default) instead of a full fine-tune"),
-    ("d_sim_soft_full", "(d) MiniLM from the SIMULATED teacher, soft (2 epochs, lr 2e-4; session 1, loaded machine)"),
+    (
+        "d_sim_soft_full",
+        "(d) MiniLM from the SIMULATED teacher, soft (2 epochs, lr 2e-4; session 1, loaded machine)",
+    ),
     ("d_sim_soft-filtered_v2", "(d) … soft, filtered (3 epochs, lr 1e-4)"),
     ("e_causal", "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher"),
 ]

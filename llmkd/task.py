@@ -14,7 +14,13 @@ from llmkd.errors import TaskError
 from llmkd.limits import fence_text
 from llmkd.paths import prompts_dir
 
-PLACEHOLDERS = {"label_definitions", "label_list", "text", "n", "label"}
+# what each template is filled with besides {label_definitions} and {label_list}
+FIELD_PLACEHOLDERS: dict[str, dict[str, Any]] = {
+    "system": {},
+    "user_template": {"text": "t"},
+    "rationale_instruction": {"label": "l"},
+    "augment_instruction": {"label": "l", "n": 1},
+}
 
 
 class FewShotExample(BaseModel):
@@ -151,13 +157,14 @@ def load_task(name_or_path: str | Path) -> Task:
         first = exc.errors()[0]
         raise TaskError(first["msg"], path, _field_of(first)) from None
     task = Task(spec=spec, path=path)
-    for field_name in ("system", "user_template", "rationale_instruction", "augment_instruction"):
+    for field_name, values in FIELD_PLACEHOLDERS.items():
         try:
             _plain_placeholders(getattr(spec, field_name))
-            task._fill(getattr(spec, field_name), text="t", label="l", n=1)
+            task._fill(getattr(spec, field_name), **values)
         except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+            allowed = sorted({"label_definitions", "label_list", *values})
             raise TaskError(
-                f"bad placeholder {exc} (allowed: {sorted(PLACEHOLDERS)}; write literal braces as {{{{ }}}})",
+                f"bad placeholder {exc} (allowed here: {allowed}; write literal braces as {{{{ }}}})",
                 path,
                 field_name,
             ) from None

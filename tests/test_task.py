@@ -56,6 +56,9 @@ def _valid() -> dict:
         (lambda d: d.update(labels={"only": "one"}), "labels"),
         (lambda d: d.update(user_template="no placeholder"), "user_template"),
         (lambda d: d.update(system="{unknown}"), "system"),
+        (lambda d: d.update(system="Classify {text}"), "system"),  # {text} fills user_template only
+        (lambda d: d.update(user_template="<text>{text}</text> as {label}"), "user_template"),
+        (lambda d: d.update(rationale_instruction="Why {text}?"), "rationale_instruction"),
         (lambda d: d["few_shot"].append({"text": "x", "label": "sideways"}), "<root>"),
         (lambda d: d.update(surprise=1), "surprise"),
         (lambda d: d["few_shot"].append({"label": "up"}), "few_shot.1.text"),

@@ -100,12 +100,7 @@ def raw_aiohttp(url: str, n: int, concurrency: int) -> dict[str, Any]:
 
     import aiohttp
 
-    task = load_task("fin-sentiment")
-    teacher = OpenAITeacher.from_spec("openai-compatible:bench-model", task, TeacherOptions(base_url=url))
-    bodies = [
-        teacher.create_kwargs(teacher.messages(f"Raw {i} said sales rose {i % 50} percent."))
-        for i in range(n)
-    ]
+    bodies = request_bodies("Raw", n)
 
     async def go() -> float:
         gate = asyncio.Semaphore(concurrency)
@@ -126,17 +121,17 @@ def raw_aiohttp(url: str, n: int, concurrency: int) -> dict[str, Any]:
 PEERS_PYTHON = ROOT / "bench" / ".venv-peers" / "bin" / "python"
 
 
-def peer_bodies(path: Path, n: int) -> None:
-    """The exact bodies llmkd sends, for the peers (their own texts, so no server-side cache effect)."""
+def request_bodies(prefix: str, n: int) -> list[dict[str, Any]]:
+    """The chat-completion bodies llmkd sends for ``n`` texts starting with ``prefix`` (each client gets
+    its own texts, so no server-side cache effect)."""
     task = load_task("fin-sentiment")
     teacher = OpenAITeacher.from_spec(
         "openai-compatible:bench-model", task, TeacherOptions(base_url="http://127.0.0.1:1/v1")
     )
-    bodies = [
-        teacher.create_kwargs(teacher.messages(f"Peer {i} said sales rose {i % 50} percent."))
+    return [
+        teacher.create_kwargs(teacher.messages(f"{prefix} {i} said sales rose {i % 50} percent."))
         for i in range(n)
     ]
-    path.write_text(json.dumps(bodies))
 
 
 def run_peer(script: str, *args: str) -> dict[str, Any]:
@@ -177,7 +172,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         bodies = Path(tmp) / "bodies.json"
-        peer_bodies(bodies, 1000)
+        bodies.write_text(json.dumps(request_bodies("Peer", 1000)))
         proc, url = start_server("--latency", "0.3")
         try:
             opts = TeacherOptions(base_url=url, concurrency=64, timeout_s=30)

@@ -95,7 +95,7 @@ class AnthropicServer(LoopbackServer):
             content = [
                 {
                     "type": "tool_use",
-                    "id": f"toolu_{uuid.uuid4().hex[:20]}",
+                    "id": f"toolu_{draw.rng.getrandbits(80):020x}",  # from the draw: re-ask bodies repeat run to run
                     "name": name,
                     "input": tool_input,
                 }

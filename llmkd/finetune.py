@@ -9,7 +9,6 @@ Reads ``DIR/filtered.jsonl`` if present, else ``DIR/labels.jsonl``; writes the m
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import sys
@@ -21,21 +20,18 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from datasets import Dataset
-from datasets.utils import logging as datasets_logging
 from transformers import (
     DataCollatorWithPadding,
     EvalPrediction,
-    PreTrainedTokenizerBase,
     Trainer,
     TrainerCallback,
     TrainingArguments,
     set_seed,
 )
 from transformers.trainer_callback import ProgressCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from llmkd import plots
+from llmkd.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import ConfigError, RunError
 from llmkd.kd_loss import kd_loss
@@ -44,18 +40,24 @@ from llmkd.students.encoder import (
     add_lora,
     load_classifier,
     merged,
+    resolve_pooling,
     resolve_student,
     save_student,
 )
 from llmkd.students.model_card import encoder_model_card
 from llmkd.task import Task, load_task
+from llmkd.training_data import (
+    Example,
+    balanced_class_weights,
+    split_examples,
+    to_dataset,
+    training_source,
+    usable_examples,
+)
 
 DEFAULT_LR_LORA = 5e-4
 DEFAULT_LR_FULL = 5e-5
 DEFAULT_MAX_LENGTH = 64
-CHECKPOINTS = ".checkpoints"
-FINGERPRINT = "fingerprint.json"
-NOT_FINGERPRINTED = {"resume", "output"}
 
 
 @dataclass
@@ -104,6 +106,20 @@ class FinetuneConfig:
         default=None,
         metadata={"help": "max tokens per example (default 64 encoder, 160 causal; longer is truncated)"},
     )
+    pooling: Literal["auto", "head", "mean"] = field(
+        default="auto",
+        metadata={
+            "help": "encoder student: head = the architecture's own classifier ([CLS]/pooler); mean = a "
+            "linear head on the masked mean of the token states; auto = mean for sentence-transformers "
+            "checkpoints trained with mean pooling (the embedded MiniLM), else head"
+        },
+    )
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "share of the training steps with a linear learning-rate warm-up"}
+    )
+    weight_decay: float = field(
+        default=0.01, metadata={"help": "AdamW weight decay (not applied to biases and LayerNorm)"}
+    )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha"})
     lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout"})
@@ -144,19 +160,13 @@ class FinetuneConfig:
             raise ConfigError(f"--rationale-weight must be in [0, 1], got {self.rationale_weight}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         for name in ("epochs", "batch_size", "max_length", "lora_r"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-
-
-@dataclass(frozen=True)
-class Example:
-    """One training record: text, teacher label index and teacher probabilities in task-label order."""
-
-    text: str
-    label: int
-    probs: list[float]
-    rationale: str | None = None
 
 
 def _warn(message: str) -> None:
@@ -177,125 +187,6 @@ def resolve_task(run_dir: Path, task: str | None) -> Task:
     if not name:
         raise RunError(f"{path}: no 'task' field (pass --task)")
     return load_task(name)
-
-
-def training_source(run_dir: Path) -> Path:
-    """``filtered.jsonl`` when the filter stage ran, else ``labels.jsonl``."""
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: no such run directory (check --run)")
-    for name in ("filtered.jsonl", "labels.jsonl"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    raise RunError(
-        f"{run_dir / 'labels.jsonl'}: missing (run `python -m llmkd.generate --run {run_dir}` first)"
-    )
-
-
-def teacher_distribution(record: dict[str, Any], labels: list[str]) -> list[float]:
-    """The record's ``probs`` in ``labels`` order, renormalised; one-hot on its label when absent."""
-    probs = record.get("probs") or {}
-    vector = np.array([max(float(probs.get(label) or 0.0), 0.0) for label in labels])
-    if vector.sum() <= 0:
-        vector = np.zeros(len(labels))
-        vector[labels.index(record["label"])] = 1.0
-    return (vector / vector.sum()).tolist()
-
-
-def usable_examples(records: list[dict[str, Any]], labels: list[str]) -> list[Example]:
-    """Records with status ``ok``, a non-empty text and a label of the task."""
-    return [
-        Example(
-            text=r["text"],
-            label=labels.index(r["label"]),
-            probs=teacher_distribution(r, labels),
-            rationale=(str(r["rationale"]).strip() or None) if r.get("rationale") else None,
-        )
-        for r in records
-        if r.get("status") == "ok" and r.get("label") in labels and str(r.get("text") or "").strip()
-    ]
-
-
-def split_examples(
-    examples: list[Example], val_fraction: float, seed: int
-) -> tuple[list[Example], list[Example]]:
-    """Seeded shuffle, then hold out ``val_fraction`` (at least one record when there are 5 or more)."""
-    order = np.random.default_rng(seed).permutation(len(examples))
-    n_val = max(1, round(len(examples) * val_fraction)) if val_fraction > 0 and len(examples) >= 5 else 0
-    val = [examples[i] for i in order[:n_val]]
-    train = [examples[i] for i in order[n_val:]]
-    return train, val
-
-
-def balanced_class_weights(label_ids: list[int], n_classes: int) -> list[float]:
-    """sklearn's "balanced" weights ``n / (C * n_c)``; a class with no example gets weight 0.
-
-    Example: labels ``[0, 0, 0, 1]`` over 2 classes -> ``[4 / 6, 4 / 2] = [0.667, 2.0]``.
-    """
-    counts = np.bincount(np.asarray(label_ids, dtype=int), minlength=n_classes).astype(float)
-    n = float(counts.sum())
-    return [n / (n_classes * c) if c > 0 else 0.0 for c in counts]
-
-
-def run_fingerprint(config: Any, examples: list[Example]) -> str:
-    """SHA-256 of the training-relevant config and the examples: a checkpoint resumes only on a match."""
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_FINGERPRINTED}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for e in examples:
-        digest.update(json.dumps([e.text, e.label, e.probs, e.rationale]).encode())
-    return digest.hexdigest()
-
-
-def last_checkpoint(work: Path) -> Path | None:
-    """The newest complete ``checkpoint-N`` folder (one with ``trainer_state.json``), or None."""
-    if not work.is_dir():
-        return None
-    done = [
-        p
-        for p in work.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
-        if p.is_dir() and p.name.rpartition("-")[2].isdigit() and (p / "trainer_state.json").is_file()
-    ]
-    return max(done, key=lambda p: int(p.name.rpartition("-")[2])) if done else None
-
-
-def prepare_checkpoints(work: Path, fingerprint: str, resume: bool) -> Path | None:
-    """Keep ``work`` and return its last checkpoint when resuming the same run; else start it afresh."""
-    marker = work / FINGERPRINT
-    if resume and marker.is_file():
-        try:
-            same = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
-        except (json.JSONDecodeError, AttributeError):
-            same = False
-        checkpoint = last_checkpoint(work) if same else None
-        if checkpoint is not None:
-            return checkpoint
-        if not same:
-            _warn(f"{work}: checkpoints of another config or data; starting afresh")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
-    write_json(marker, {"fingerprint": fingerprint})
-    return None
-
-
-def to_dataset(examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
-    """Tokenised ``datasets.Dataset`` with ``labels`` (hard) and ``teacher_probs`` (soft) columns."""
-    data = Dataset.from_dict(
-        {
-            "text": [e.text for e in examples],
-            "labels": [e.label for e in examples],
-            "teacher_probs": [e.probs for e in examples],
-        }
-    )
-    bars = datasets_logging.is_progress_bar_enabled()
-    datasets_logging.disable_progress_bar()
-    try:
-        return data.map(
-            lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
-            batched=True,
-            remove_columns=["text"],
-        )
-    finally:
-        if bars:
-            datasets_logging.enable_progress_bar()
 
 
 class DistillationTrainer(Trainer):
@@ -407,6 +298,8 @@ def training_arguments(
         output_dir=str(work),
         num_train_epochs=config.epochs,
         learning_rate=lr,
+        warmup_steps=round(config.warmup_ratio * steps_per_epoch * config.epochs),
+        weight_decay=config.weight_decay,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size * 2,
         eval_strategy="epoch" if has_val else "no",
@@ -461,7 +354,8 @@ def finetune(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = N
     )
 
     base = resolve_student(config.student)
-    model, tokenizer = load_classifier(config.student, labels)
+    config = dataclasses.replace(config, pooling=resolve_pooling(base, config.pooling))
+    model, tokenizer = load_classifier(config.student, labels, config.pooling)
     if not config.full:
         model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

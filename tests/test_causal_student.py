@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from llmkd.evaluate import main as evaluate_main
-from llmkd.finetune import Example, main
+from llmkd.finetune import main
 from llmkd.students.causal import (
     IGNORE,
     LABEL_TASK,
@@ -21,6 +21,7 @@ from llmkd.students.causal import (
     student_messages,
 )
 from llmkd.task import load_task
+from llmkd.training_data import Example
 from tests.test_finetune import make_run
 from tests.tiny_llama import make_tiny_llama
 

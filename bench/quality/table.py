@@ -17,18 +17,27 @@ TEACHERS = [
 ]
 STUDENTS = [
     ("a_gold_minilm", "(a) MiniLM on gold labels (upper bound)"),
-    ("c_qwen_hard", "(c) MiniLM from Qwen's labels, hard"),
-    ("c_qwen_soft", "(c) … soft (KD, T=2, alpha=0.5)"),
-    ("c_qwen_hard-filtered", "(c) … hard, filtered"),
-    ("c_qwen_soft-filtered", "(c) … soft, filtered"),
-    ("c_qwen_crossfit-agree", "(c) … hard, only where cross-fitted student and teacher agree"),
-    ("c_qwen_crossfit-cleanlab", "(c) … hard, label issues pruned by cleanlab on cross-fitted probabilities"),
-    ("c_qwen_hard-lora", "(c) … hard, LoRA r=8 (llmkd.finetune's default) instead of a full fine-tune"),
+    ("a_gold_minilm_cls", "(a) … `[CLS]` head, no warm-up or decay (session 2)"),
+    ("c_qwen_hard_mean", "(c) MiniLM from Qwen's labels, hard"),
+    ("c_qwen_soft_mean", "(c) … soft (KD, T=2, alpha=0.5)"),
+    ("c_qwen_soft-filtered_mean", "(c) … soft, filtered"),
+    ("c_qwen_hard", "(c) … hard, `[CLS]` head (session 2)"),
+    ("c_qwen_soft", "(c) … soft, `[CLS]` head (session 2)"),
+    ("c_qwen_hard-filtered", "(c) … hard, filtered, `[CLS]` head (session 2)"),
+    ("c_qwen_soft-filtered", "(c) … soft, filtered, `[CLS]` head (session 2)"),
     (
-        "d_sim_soft_full",
-        "(d) MiniLM from the SIMULATED teacher, soft (2 epochs, lr 2e-4; session 1, loaded machine)",
+        "c_qwen_crossfit-agree",
+        "(c) … hard, only where cross-fitted student and teacher agree, `[CLS]` head (session 2)",
     ),
-    ("d_sim_soft-filtered_v2", "(d) … soft, filtered (3 epochs, lr 1e-4)"),
+    (
+        "c_qwen_crossfit-cleanlab",
+        "(c) … hard, label issues pruned by cleanlab on cross-fitted probabilities, `[CLS]` head (session 2)",
+    ),
+    ("c_qwen_hard-lora", "(c) … hard, LoRA r=8 instead of a full fine-tune, `[CLS]` head (session 2)"),
+    ("d_sim_soft_mean", "(d) MiniLM from the SIMULATED teacher, soft"),
+    ("d_sim_soft-filtered_mean", "(d) … soft, filtered"),
+    ("d_sim_soft-filtered_mean_s7", "(d) … soft, filtered, seed 7 (other held-out split and order)"),
+    ("d_sim_soft-filtered_v2", "(d) … soft, filtered, `[CLS]` head (session 2)"),
     ("e_causal", "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher"),
 ]
 

@@ -37,7 +37,8 @@ from llmkd.teachers.label_scoring import label_logprobs, prefix_cache
 if TYPE_CHECKING:
     from transformers import TrainerCallback
 
-    from llmkd.finetune import Example, FinetuneConfig
+    from llmkd.finetune import FinetuneConfig
+    from llmkd.training_data import Example
 
 MARKER = "llmkd_student.json"
 LABEL_TASK = "[label]"
@@ -262,18 +263,10 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
     from transformers.trainer_callback import ProgressCallback
 
     from llmkd import plots
+    from llmkd.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
     from llmkd.embedded import resolve_causal_model
-    from llmkd.finetune import (
-        CHECKPOINTS,
-        _QuietProgress,
-        _warn,
-        load_examples,
-        prepare_checkpoints,
-        record_counts,
-        run_fingerprint,
-        split_examples,
-        training_arguments,
-    )
+    from llmkd.finetune import _QuietProgress, _warn, load_examples, record_counts, training_arguments
+    from llmkd.training_data import split_examples
 
     if config.full or config.class_weights != "none":
         raise ConfigError("--full and --class-weights apply to encoder students, not --student-kind causal")

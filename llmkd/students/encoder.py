@@ -8,7 +8,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from transformers.utils import logging as hf_logging
 
 from llmkd.embedded import resolve_encoder_model
 from llmkd.errors import ConfigError, RunError
+from llmkd.students.pooled import PooledClassifierConfig, mean_pooled_classifier, trained_pooling
 
 CLASSIFIER_HEADS = ("pre_classifier", "classifier", "score")
 FALLBACK_LORA_TARGETS = ["query", "value"]
@@ -62,8 +63,24 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_classifier(spec: str, labels: Sequence[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+Pooling = Literal["auto", "head", "mean"]
+
+
+def resolve_pooling(path: str, pooling: Pooling) -> Literal["head", "mean"]:
+    """``auto`` -> ``mean`` for a sentence-transformers folder trained with mean pooling, else ``head``."""
+    if pooling != "auto":
+        return pooling
+    return "mean" if trained_pooling(path) == "mean" else "head"
+
+
+def load_classifier(
+    spec: str, labels: Sequence[str], pooling: Pooling = "auto"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A fresh sequence classifier over ``labels`` (new head) and its tokenizer.
+
+    ``pooling``: ``head`` = the architecture's own classification head (``[CLS]``/pooler), ``mean`` = a
+    linear head on the masked mean of the token states (:mod:`llmkd.students.pooled`), ``auto`` = what
+    the checkpoint was trained with (:func:`resolve_pooling`).
 
     Raises:
         ConfigError: the checkpoint cannot be loaded (the message names ``--student``).
@@ -73,13 +90,16 @@ def load_classifier(spec: str, labels: Sequence[str]) -> tuple[PreTrainedModel, 
     try:
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path,
-                num_labels=len(labels),
-                id2label=id2label,
-                label2id={label: i for i, label in id2label.items()},
-                ignore_mismatched_sizes=True,
-            )
+            if resolve_pooling(path, pooling) == "mean":
+                model: PreTrainedModel = mean_pooled_classifier(path, id2label)
+            else:
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    path,
+                    num_labels=len(labels),
+                    id2label=id2label,
+                    label2id={label: i for i, label in id2label.items()},
+                    ignore_mismatched_sizes=True,
+                )
     except (OSError, ValueError) as exc:
         raise ConfigError(
             f"--student {spec!r}: cannot load an encoder classifier from {path}: {exc}"
@@ -91,7 +111,10 @@ def lora_target_modules(model: PreTrainedModel) -> list[str]:
     """peft's default LoRA targets for the model type, else the attention ``query``/``value`` layers."""
     from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
 
-    targets = DEFAULTS.get(getattr(model.config, "model_type", ""), None)
+    config = model.config
+    pooled = isinstance(config, PooledClassifierConfig)
+    model_type = config.encoder.get("model_type", "") if pooled else getattr(config, "model_type", "")
+    targets = DEFAULTS.get(model_type, None)
     return list(targets) if targets else list(FALLBACK_LORA_TARGETS)
 
 

@@ -23,6 +23,13 @@ def encoder_model_card(
         for key, value in dataclasses.asdict(config).items()
         if key not in {"run", "output", "task", "student"}
     )
+    remote = ", trust_remote_code=True" if config.pooling == "mean" else ""
+    head = (
+        "linear head on the masked mean of the token states (`pooled.py` beside the weights: load with "
+        "`trust_remote_code=True`, or import `llmkd.students` first)"
+        if config.pooling == "mean"
+        else "the architecture's own classification head"
+    )
     distribution = ", ".join(f"{label}: {n}" for label, n in counts["label_counts"].items())
     return f"""---
 library_name: transformers
@@ -36,6 +43,7 @@ tags: [llmkd, knowledge-distillation, {"full-fine-tune" if config.full else "lor
 A sequence classifier distilled by llmkd from teacher-LLM labels.
 
 - Base model: `{student_name(config.student)}` (loaded from `{base}`)
+- Head: {head}
 - Task: `{task.name}` — {task.spec.description}
 - Teachers: {", ".join(counts["teachers"]) or "unknown"}
 - Method: {"full fine-tune" if config.full else f"LoRA (r={config.lora_r}, merged into the weights)"}, \
@@ -53,7 +61,7 @@ KD loss = alpha·T²·KL(teacher_T ‖ student_T) + (1−alpha)·CE(student, tea
 ```python
 from transformers import pipeline
 
-classifier = pipeline("text-classification", model="path/to/student")
+classifier = pipeline("text-classification", model="path/to/student"{remote})
 classifier("Operating profit rose 12 percent to EUR 4.1 million.")
 ```
 

@@ -2,8 +2,7 @@
 
 Sentence-transformers checkpoints (the embedded all-MiniLM-L6-v2 among them) were trained to be read
 through mean pooling; their ``[CLS]`` state and BERT pooler are left over from pre-training. A linear head
-on the mean reads them as they were trained (on the FinGPT PhraseBank split, ~1.5 accuracy points over the
-``[CLS]`` head with the same recipe, ``bench/quality/README.md``).
+on the mean reads them as they were trained (``bench/quality/README.md`` compares it with the ``[CLS]`` head).
 
 The class registers itself with ``AutoConfig`` / ``AutoModelForSequenceClassification``, so a saved
 student loads with the usual ``from_pretrained`` once ``llmkd.students`` is imported; the saved folder also

@@ -17,6 +17,7 @@ TEACHERS = [
 ]
 STUDENTS = [
     ("a_gold_minilm", "(a) MiniLM on gold labels (upper bound)"),
+    ("a_gold_minilm_s7", "(a) … seed 7 (other held-out split and order)"),
     ("a_gold_minilm_cls", "(a) … `[CLS]` head, no warm-up or decay (session 2)"),
     ("c_qwen_hard_mean", "(c) MiniLM from Qwen's labels, hard"),
     ("c_qwen_soft_mean", "(c) … soft (KD, T=2, alpha=0.5)"),
@@ -37,7 +38,8 @@ STUDENTS = [
     ("d_sim_soft_mean", "(d) MiniLM from the SIMULATED teacher, soft"),
     ("d_sim_soft-filtered_mean", "(d) … soft, filtered"),
     ("d_sim_soft-filtered_mean_s7", "(d) … soft, filtered, seed 7 (other held-out split and order)"),
-    ("d_sim_soft-filtered_v2", "(d) … soft, filtered, `[CLS]` head (session 2)"),
+    ("d_sim_soft-filtered_head_warm", "(d) … soft, filtered, `[CLS]` head with the same warm-up and decay"),
+    ("d_sim_soft-filtered_v2", "(d) … soft, filtered, `[CLS]` head, no warm-up or decay (session 2)"),
     ("e_causal", "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher"),
 ]
 

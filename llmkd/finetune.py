@@ -106,12 +106,14 @@ class FinetuneConfig:
         default=None,
         metadata={"help": "max tokens per example (default 64 encoder, 160 causal; longer is truncated)"},
     )
-    pooling: Literal["auto", "head", "mean"] = field(
-        default="auto",
+    pooling: Literal["head", "mean", "auto"] = field(
+        default="head",
         metadata={
-            "help": "encoder student: head = the architecture's own classifier ([CLS]/pooler); mean = a "
-            "linear head on the masked mean of the token states; auto = mean for sentence-transformers "
-            "checkpoints trained with mean pooling (the embedded MiniLM), else head"
+            "help": "encoder student: head = the architecture's own classifier ([CLS]/pooler), saved as a "
+            "plain transformers model; mean = a linear head on the masked mean of the token states, the "
+            "way sentence-transformers checkpoints are trained (saved with its pooled.py: load it with "
+            "trust_remote_code=True or after importing llmkd.students); auto = mean when the checkpoint's "
+            "1_Pooling config says mean, else head"
         },
     )
     warmup_ratio: float = field(

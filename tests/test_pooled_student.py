@@ -37,9 +37,9 @@ def test_auto_pooling_follows_the_sentence_transformers_config(tmp_path, tiny_be
     assert resolve_pooling(str(maxed), "auto") == "head"
     assert resolve_pooling(str(tiny_bert_dir), "auto") == "head"
     assert resolve_pooling(str(tiny_bert_dir), "mean") == "mean"
-    model, _ = load_classifier(str(mean), LABELS)
+    model, _ = load_classifier(str(mean), LABELS, pooling="auto")
     assert isinstance(model, PooledClassifier)
-    head, _ = load_classifier(str(mean), LABELS, pooling="head")
+    head, _ = load_classifier(str(mean), LABELS)  # the default: a plain transformers classifier
     assert type(head).__name__ == "BertForSequenceClassification"
 
 
@@ -57,8 +57,8 @@ def test_padding_does_not_change_a_prediction(tmp_path, tiny_bert_dir) -> None:
 def test_mean_pooled_student_learns_saves_and_loads_without_llmkd(tmp_path, tiny_bert_dir) -> None:
     base = pooling_folder(tiny_bert_dir, tmp_path, mean=True)
     run = make_run(tmp_path, n=60)
-    args = ["--run", str(run), "--student", str(base), "--full", "--lr", "1e-2", "--epochs", "8"]
-    assert main([*args, "--batch-size", "8", "--val-fraction", "0"]) == 0
+    args = ["--run", str(run), "--student", str(base), "--pooling", "auto", "--full", "--lr", "1e-2"]
+    assert main([*args, "--epochs", "8", "--batch-size", "8", "--val-fraction", "0"]) == 0
     student = run / "student"
     config = json.loads((student / "config.json").read_text())
     assert config["model_type"] == "llmkd-pooled-classifier" and config["pooling"] == "mean"
@@ -97,7 +97,8 @@ def test_mean_pooled_student_learns_saves_and_loads_without_llmkd(tmp_path, tiny
 def test_mean_pooled_lora_trains_adapters_and_head_only(tmp_path, tiny_bert_dir) -> None:
     base = pooling_folder(tiny_bert_dir, tmp_path, mean=True)
     run = make_run(tmp_path)
-    assert main(["--run", str(run), "--student", str(base), "--epochs", "1", "--batch-size", "8"]) == 0
+    args = ["--run", str(run), "--student", str(base), "--pooling", "mean", "--epochs", "1"]
+    assert main([*args, "--batch-size", "8"]) == 0
     metrics = json.loads((run / "finetune_metrics.json").read_text())
     assert metrics["method"] == "lora"
     assert metrics["trainable_parameters"] < metrics["parameters"] / 2

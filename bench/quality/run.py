@@ -119,6 +119,9 @@ def train_and_score(
         "n_train": metrics["n_train"],
         "n_val": metrics["n_val"],
         "train_wall_s": round(train_s, 1),
+        "held_out_accuracy_by_epoch": [
+            round(h["eval_accuracy"], 4) for h in metrics.get("log_history", []) if "eval_accuracy" in h
+        ],
         "student_items_per_s": round(s["throughput_items_per_s"], 1),
         "flags": {k: v for k, v in flags.items()},
         "train_limit": SUBSET["train"],
@@ -431,6 +434,9 @@ def exp_causal(args: argparse.Namespace) -> None:
             "n_test": s["n"],
             "n_train": metrics["n_train"],
             "train_wall_s": round(train_s, 1),
+            "held_out_accuracy_by_epoch": [
+                round(h["eval_accuracy"], 4) for h in metrics.get("log_history", []) if "eval_accuracy" in h
+            ],
             "student_items_per_s": round(s["throughput_items_per_s"], 2),
         },
     )

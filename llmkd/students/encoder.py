@@ -74,7 +74,7 @@ def resolve_pooling(path: str, pooling: Pooling) -> Literal["head", "mean"]:
 
 
 def load_classifier(
-    spec: str, labels: Sequence[str], pooling: Pooling = "auto"
+    spec: str, labels: Sequence[str], pooling: Pooling = "head"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A fresh sequence classifier over ``labels`` (new head) and its tokenizer.
 

@@ -2,7 +2,8 @@
 
 Sentence-transformers checkpoints (the embedded all-MiniLM-L6-v2 among them) were trained to be read
 through mean pooling; their ``[CLS]`` state and BERT pooler are left over from pre-training. A linear head
-on the mean reads them as they were trained (``bench/quality/README.md`` compares it with the ``[CLS]`` head).
+on the mean reads them as they were trained. On Financial PhraseBank it was within seed noise of the
+``[CLS]`` head (``bench/quality/README.md``), so ``llmkd.finetune`` uses it only with ``--pooling mean|auto``.
 
 The class registers itself with ``AutoConfig`` / ``AutoModelForSequenceClassification``, so a saved
 student loads with the usual ``from_pretrained`` once ``llmkd.students`` is imported; the saved folder also

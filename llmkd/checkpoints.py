@@ -6,12 +6,12 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from llmkd.cli import warn
 from llmkd.runio import write_json
 from llmkd.training_data import Example
 
@@ -53,7 +53,7 @@ def prepare_checkpoints(work: Path, fingerprint: str, resume: bool) -> Path | No
         if checkpoint is not None:
             return checkpoint
         if not same:
-            print(f"warning: {work}: checkpoints of another config or data; starting afresh", file=sys.stderr)
+            warn(f"{work}: checkpoints of another config or data; starting afresh")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     write_json(marker, {"fingerprint": fingerprint})

@@ -13,6 +13,12 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 from llmkd.errors import LlmkdError
 from llmkd.secrets import scrub_secrets
 
+
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr (the run goes on)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 C = TypeVar("C")
 
 

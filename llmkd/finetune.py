@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from transformers.trainer_callback import ProgressCallback
 
 from llmkd import plots
 from llmkd.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
-from llmkd.cli import parse_config, run_cli
+from llmkd.cli import parse_config, run_cli, warn
 from llmkd.errors import ConfigError, RunError
 from llmkd.kd_loss import kd_loss
 from llmkd.runio import read_jsonl, save_config, write_json
@@ -171,10 +170,6 @@ class FinetuneConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
 
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
 def resolve_task(run_dir: Path, task: str | None) -> Task:
     """``--task`` if given, else the ``task`` of ``DIR/generate_config.json``."""
     if task:
@@ -259,11 +254,11 @@ def load_examples(config: FinetuneConfig) -> tuple[Path, Path, Task, list[dict[s
             "check the generate/filter stages"
         )
     if len(examples) < 2:
-        _warn(f"{source}: only {len(examples)} usable record; the student will learn little")
+        warn(f"{source}: only {len(examples)} usable record; the student will learn little")
     label_counts = Counter(labels[e.label] for e in examples)
     missing = [label for label in labels if label not in label_counts]
     if missing:
-        _warn(f"{source}: no training record labelled {missing}; the student will rarely predict them")
+        warn(f"{source}: no training record labelled {missing}; the student will rarely predict them")
     return run_dir, source, task, records, examples
 
 
@@ -348,7 +343,7 @@ def finetune(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = N
     set_seed(config.seed)
     train, val = split_examples(examples, config.val_fraction, config.seed)
     if not val:
-        _warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
+        warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
     weights = (
         balanced_class_weights([e.label for e in train], len(labels))
         if config.class_weights == "balanced"

@@ -434,9 +434,6 @@ def exp_causal(args: argparse.Namespace) -> None:
             "n_test": s["n"],
             "n_train": metrics["n_train"],
             "train_wall_s": round(train_s, 1),
-            "held_out_accuracy_by_epoch": [
-                round(h["eval_accuracy"], 4) for h in metrics.get("log_history", []) if "eval_accuracy" in h
-            ],
             "student_items_per_s": round(s["throughput_items_per_s"], 2),
         },
     )
@@ -466,7 +463,10 @@ def main() -> None:
         "--batch-calibrated", action="store_true", help="teacher: distil from batch-calibrated labels"
     )
     parser.add_argument(
-        "--pooling", choices=["auto", "head", "mean"], default=None, help="encoder head (default: auto)"
+        "--pooling",
+        choices=["auto", "head", "mean"],
+        default=None,
+        help="encoder head (default: llmkd.finetune's, head)",
     )
     parser.add_argument("--seed", type=int, default=None, help="student seed (default 42)")
     args = parser.parse_args()

@@ -264,8 +264,9 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
 
     from llmkd import plots
     from llmkd.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
+    from llmkd.cli import warn
     from llmkd.embedded import resolve_causal_model
-    from llmkd.finetune import _QuietProgress, _warn, load_examples, record_counts, training_arguments
+    from llmkd.finetune import _QuietProgress, load_examples, record_counts, training_arguments
     from llmkd.training_data import split_examples
 
     if config.full or config.class_weights != "none":
@@ -281,7 +282,7 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
     set_seed(config.seed)
     train, val = split_examples(examples, config.val_fraction, config.seed)
     if not val:
-        _warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
+        warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
     base = resolve_causal_model(spec)
     try:
         with quiet_transformers():

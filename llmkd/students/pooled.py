@@ -60,9 +60,9 @@ class PooledClassifier(PreTrainedModel):
     base_model_prefix = "encoder"
     supports_gradient_checkpointing = True
 
-    def __init__(self, config: PooledClassifierConfig) -> None:
+    def __init__(self, config: PooledClassifierConfig, encoder: PreTrainedModel | None = None) -> None:
         super().__init__(config)
-        self.encoder = AutoModel.from_config(config.encoder_config())
+        self.encoder = encoder if encoder is not None else AutoModel.from_config(config.encoder_config())
         hidden = int(self.encoder.config.hidden_size)
         self.dropout = torch.nn.Dropout(config.classifier_dropout)
         self.classifier = torch.nn.Linear(hidden, int(config.num_labels or 2))
@@ -121,6 +121,4 @@ def mean_pooled_classifier(path: str | Path, id2label: dict[int, str]) -> Pooled
         id2label=id2label,
         label2id={label: i for i, label in id2label.items()},
     )
-    model = PooledClassifier(config)
-    model.encoder = encoder
-    return model
+    return PooledClassifier(config, encoder)

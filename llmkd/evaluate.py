@@ -6,19 +6,20 @@ confusion matrices and a reliability diagram (PNG), and ``DIR/evaluate_config.js
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 
 from llmkd import metrics, plots
 from llmkd.cli import parse_config, run_cli
-from llmkd.errors import ConfigError, InputError, LlmkdError, RunError
+from llmkd.errors import ConfigError, InputError, RunError
+from llmkd.eval_cost import cost_summary, ledger_spend, time_local_teachers
 from llmkd.eval_report import report_markdown, summary_table
+from llmkd.readers import Format, InputSpec, read_items
 from llmkd.records import Item
 from llmkd.report_html import write_report_html
 from llmkd.runio import read_jsonl, save_config, update_report_section, write_json
@@ -47,9 +48,7 @@ class EvaluateConfig:
         default=None,
         metadata={"help": "map raw gold values to task labels, e.g. '0=negative,1=positive,2=neutral'"},
     )
-    format: Literal["auto", "csv", "jsonl", "parquet", "text", "phrasebank", "hf"] = field(
-        default="auto", metadata={"help": "gold file format ('auto' picks by extension)"}
-    )
+    format: Format = field(default="auto", metadata={"help": "gold file format ('auto' picks by extension)"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N gold items"})
     task: str | None = field(
         default=None, metadata={"help": "task name or YAML path (default: the task the run was made with)"}
@@ -115,8 +114,6 @@ def resolve_task(run_dir: Path, task: str | None) -> Task:
 
 def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:
     """Gold items via :mod:`llmkd.readers`; every item must carry a label."""
-    from llmkd.readers import InputSpec, read_items
-
     if not config.gold:
         raise ConfigError("--gold FILE is required (a file with texts and gold labels)")
     spec = InputSpec(
@@ -245,110 +242,6 @@ def student_predictions(
     return probs[:, order], speed
 
 
-def generate_settings(run_dir: Path) -> dict[str, Any]:
-    """``generate_config.json`` of the run ({} when absent or unreadable)."""
-    path = run_dir / "generate_config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except json.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def time_local_teachers(
-    run_dir: Path, task: Task, items: list[Item], config: EvaluateConfig
-) -> dict[str, dict[str, Any]]:
-    """Throughput of each local teacher of the run (generate's spec and options) on up to
-    ``--teacher-timing-items`` gold texts, after a warm-up batch that loads the model."""
-    from llmkd.generate import GenerateConfig, teacher_options
-    from llmkd.teachers import build_teacher, teacher_kind
-    from llmkd.teachers.base import TeacherRequest
-
-    settings = generate_settings(run_dir)
-    specs = [str(t) for t in settings.get("teacher") or []]
-    local = [spec for spec in specs if teacher_kind(spec) in {"local", "hf"}]
-    if not local or not items:
-        return {}
-    known = {f.name for f in dataclasses.fields(GenerateConfig)}
-    options = teacher_options(GenerateConfig(**{k: v for k, v in settings.items() if k in known}))
-    sample = items[: max(1, config.teacher_timing_items)]
-    timed: dict[str, dict[str, Any]] = {}
-    for spec in local:
-        teacher = build_teacher(spec, task, options)
-        try:
-            warm = sample[: max(1, min(len(sample), options.batch_size))]
-            teacher.label([TeacherRequest(item) for item in warm])
-            started = time.perf_counter()
-            teacher.label([TeacherRequest(item) for item in sample])
-            elapsed = max(time.perf_counter() - started, 1e-9)
-            lm = getattr(teacher, "lm", None)
-            timed[teacher.name] = {
-                "items": len(sample),
-                "throughput_items_per_s": len(sample) / elapsed,
-                "latency_ms_per_item": 1000.0 * elapsed / len(sample),
-                "parameters": int(sum(p.numel() for p in lm.parameters())) if lm is not None else None,
-                "rationale": options.rationale,
-                "batch_size": options.batch_size,
-                "device": options.device,
-            }
-        finally:
-            teacher.close()
-    return timed
-
-
-def ledger_spend(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """Dollars and distinct items per teacher in ``RUN/ledger.sqlite`` ({} without a ledger)."""
-    from llmkd.ledger import RunLedger
-
-    path = run_dir / "ledger.sqlite"
-    if not path.is_file():
-        return {}
-    spend: dict[str, dict[str, Any]] = {}
-    with RunLedger(path) as ledger:
-        for row in ledger.rows():
-            entry = spend.setdefault(row.teacher, {"usd": 0.0, "items": set(), "requests": 0})
-            entry["usd"] += float(row.output.cost_usd or 0.0)
-            entry["items"].add(row.item_id)
-            entry["requests"] += 1
-    return {
-        name: {
-            "usd": round(e["usd"], 6),
-            "items": len(e["items"]),
-            "requests": e["requests"],
-            "usd_per_1000": metrics.usd_per_1000_from_spend(e["usd"], len(e["items"])),
-        }
-        for name, e in spend.items()
-    }
-
-
-def cost_summary(
-    student: dict[str, Any] | None,
-    local: dict[str, dict[str, Any]],
-    spend: dict[str, dict[str, Any]],
-    usd_per_hour: float,
-) -> dict[str, Any]:
-    """Cost per 1,000 items: API teachers from the ledger, CPU models from measured time x ``usd_per_hour``."""
-    from llmkd.teachers import teacher_kind
-
-    def cpu(latency_ms: float) -> float:
-        return metrics.usd_per_1000_from_seconds(latency_ms / 1000.0, usd_per_hour)
-
-    api = {}
-    for name, entry in spend.items():
-        try:
-            kind = teacher_kind(name)
-        except LlmkdError:
-            kind = "unknown"
-        if kind not in {"local", "hf"}:
-            api[name] = entry
-    return {
-        "cpu_usd_per_hour": usd_per_hour,
-        "student_usd_per_1000": cpu(student["latency_ms_per_item"]) if student else None,
-        "local_teachers_usd_per_1000": {n: cpu(t["latency_ms_per_item"]) for n, t in local.items()},
-        "api_teachers": api,
-    }
-
-
 def _scored(
     predicted: list[str], gold: list[str], labels: list[str], probs: np.ndarray | None, n_bins: int
 ) -> dict[str, Any]:
@@ -471,7 +364,11 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     else:
         result["agreement"] = None
     result["ece"] = {name: (result[name] or {}).get("ece") for name in ("student", "teacher")}
-    local = time_local_teachers(run_dir, task, gold_items, config) if config.time_teacher else {}
+    local = (
+        time_local_teachers(run_dir, task, gold_items, config.teacher_timing_items)
+        if config.time_teacher
+        else {}
+    )
     result["teacher_speed"] = local
     spend = ledger_spend(run_dir)
     result["cost"] = cost_summary(result["student"], local, spend, config.cpu_usd_per_hour)

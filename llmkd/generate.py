@@ -18,12 +18,15 @@ from llmkd.aggregate import combine_samples, combine_teachers
 from llmkd.cli import parse_config, run_cli
 from llmkd.embedded import local_profile
 from llmkd.errors import BudgetExceeded, ConfigError
-from llmkd.ledger import RunLedger, request_key
+from llmkd.generate_report import TeacherRun, print_plan, print_summary
+from llmkd.ledger import RunLedger
 from llmkd.limits import text_token_budget, truncate_texts
 from llmkd.paths import default_runs_dir
 from llmkd.privacy import check_privacy
+from llmkd.readers import Format, InputSpec, read_items
 from llmkd.records import Item, TeacherOutput
 from llmkd.redact import redact_items
+from llmkd.request_plan import latest_output, plan_requests
 from llmkd.runio import save_config, write_jsonl
 from llmkd.task import Task, load_task
 from llmkd.teachers import Teacher, TeacherOptions, build_teacher, teacher_kind
@@ -76,7 +79,7 @@ class GenerateConfig:
         default=None,
         metadata={"help": "Map raw gold labels to task labels, e.g. 0=negative,1=positive,2=neutral."},
     )
-    format: Literal["auto", "csv", "jsonl", "parquet", "text", "phrasebank", "hf"] = field(
+    format: Format = field(
         default="auto", metadata={"help": "Input format (auto: from the extension or hf: prefix)."}
     )
     limit: int | None = field(default=None, metadata={"help": "Use only the first N items."})
@@ -240,97 +243,6 @@ def samples_for(spec: str, samples: int) -> int:
     return 1 if teacher_kind(spec) in {"local", "hf"} else samples
 
 
-@dataclass
-class TeacherRun:
-    """What one teacher did in this invocation (``calls`` counts HTTP attempts, re-asks included)."""
-
-    teacher: str
-    requests: int = 0
-    cached: int = 0
-    sent: int = 0
-    invalid: int = 0
-    calls: int = 0
-    retries: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    seconds: float = 0.0
-
-
-def resend_key(key: str, attempt: int) -> str:
-    """Ledger key of the ``attempt``-th re-send of a request stored as invalid (0: the request itself)."""
-    return key if attempt == 0 else f"{key}~resend{attempt}"
-
-
-def latest_output(ledger: RunLedger, chain: Sequence[str]) -> TeacherOutput | None:
-    """The newest stored answer along a request's re-send chain."""
-    for key in reversed(chain):
-        output = ledger.get(key)
-        if output is not None:
-            return output
-    return None
-
-
-@dataclass
-class Plan:
-    """The requests of one teacher: each item's re-send chains, and what must be sent now."""
-
-    chains: dict[str, list[tuple[str, ...]]]
-    todo: list[tuple[str, TeacherRequest, dict[str, Any]]]
-    requests: int
-    resends: int
-
-
-def _keyed_requests(
-    teacher: Teacher, items: Sequence[Item], samples: int
-) -> list[tuple[str, TeacherRequest, dict[str, Any]]]:
-    keyed = []
-    for item in items:
-        for sample in range(samples):
-            req = TeacherRequest(item=item, sample=sample)
-            payload = teacher.request_payload(req)
-            keyed.append((request_key(teacher.name, teacher.model, payload, {}, sample), req, payload))
-    return keyed
-
-
-def plan_requests(
-    teacher: Teacher, items: Sequence[Item], samples: int, ledger: RunLedger, max_resends: int
-) -> Plan:
-    """Which requests the ledger lacks, and which stored-invalid ones get another try.
-
-    A request whose stored answer is ``invalid`` (unparseable after re-asks, or out of retries) is sent
-    again on a rerun under the key ``KEY~resendN``, at most ``max_resends`` times; the newest answer
-    wins, and every paid answer stays in the ledger.
-    """
-    keyed = _keyed_requests(teacher, items, samples)
-    depth = max(0, max_resends) + 1
-    have = ledger.existing(resend_key(k, i) for k, _, _ in keyed for i in range(depth))
-    chains: dict[str, list[tuple[str, ...]]] = {}
-    todo: list[tuple[str, TeacherRequest, dict[str, Any]]] = []
-    queued: set[str] = set()
-    resends = 0
-    for key, req, payload in keyed:
-        chain = tuple(resend_key(key, i) for i in range(depth))
-        by_item = chains.setdefault(req.item.id, [])
-        if chain not in by_item:
-            by_item.append(chain)
-        stored = [k for k in chain if k in have]
-        if not stored:
-            send = key
-        else:
-            last = stored[-1]
-            output = ledger.get(last)
-            index = chain.index(last)
-            if output is None or output.status == "ok" or index + 1 >= depth:
-                continue
-            send = chain[index + 1]
-            resends += send not in queued
-        if send not in queued:  # identical texts share one request
-            queued.add(send)
-            todo.append((send, req, payload))
-    return Plan(chains=chains, todo=todo, requests=len(keyed), resends=resends)
-
-
 def label_with_teacher(
     teacher: Teacher,
     items: Sequence[Item],
@@ -426,62 +338,12 @@ def build_records(
     return records
 
 
-def print_summary(runs: Sequence[TeacherRun], ledger_cost: float) -> None:
-    """Per teacher: requests, cached, sent, HTTP calls, retries, failures, tokens, dollars, seconds."""
-    print(
-        f"{'teacher':32} {'requests':>8} {'cached':>7} {'sent':>6} {'calls':>6} {'retries':>7} "
-        f"{'failures':>8} {'tokens':>9} {'usd':>9} {'s':>7}"
-    )
-    for r in runs:
-        tokens = r.prompt_tokens + r.completion_tokens
-        print(
-            f"{r.teacher:32} {r.requests:8d} {r.cached:7d} {r.sent:6d} {r.calls:6d} {r.retries:7d} "
-            f"{r.invalid:8d} {tokens:9d} {r.cost_usd:9.4f} {r.seconds:7.1f}"
-        )
-    tokens = sum(r.prompt_tokens + r.completion_tokens for r in runs)
-    print(
-        f"total: calls={sum(r.calls for r in runs)} retries={sum(r.retries for r in runs)} "
-        f"failures={sum(r.invalid for r in runs)} tokens={tokens} "
-        f"cost_usd={sum(r.cost_usd for r in runs):.6f} (this run; ledger total {ledger_cost:.6f})"
-    )
-
-
-def print_plan(
-    teacher: Teacher, items: Sequence[Item], samples: int, ledger: RunLedger, config: GenerateConfig
-) -> None:
-    """--dry-run: what would be sent and what it would cost; calls nothing."""
-    plan = plan_requests(teacher, items, samples, ledger, config.max_resends)
-    missing = [req for _, req, _ in plan.todo]
-    line = (
-        f"{teacher.name}: items={len(items)} samples={samples} requests={plan.requests} "
-        f"cached={plan.requests - len(missing)} calls={len(missing)} (resends={plan.resends}) retries=0"
-    )
-    estimate = getattr(teacher, "estimate", None)
-    if callable(estimate):
-        est = estimate(missing, batch=config.batch)
-        line += (
-            f" tokens={int(est['prompt_tokens'] + est['completion_tokens'])} "
-            f"(prompt {int(est['prompt_tokens'])}, completion ~{int(est['completion_tokens'])}) "
-            f"cost_usd~{est['cost_usd']:.4f}" + (" (batch price)" if config.batch else "")
-        )
-    else:
-        line += " cost_usd=0 (local)"
-    print(line)
-    if config.augment:
-        print(
-            f"{teacher.name}: augment={config.augment} per label -> {len(teacher.task.labels)} calls "
-            f"(up to 3 rounds each), then up to {config.augment * len(teacher.task.labels)} more items to label"
-        )
-
-
 def run_generate(config: GenerateConfig) -> Path:
     """Run the stage; returns the run directory.
 
     Raises:
         BudgetExceeded: ``--max-cost-usd`` stopped the run (everything answered is in the ledger).
     """
-    from llmkd.readers import InputSpec, read_items
-
     if not config.input:
         raise ConfigError("--input is required (a file or hf:NAME); see --help")
     if config.samples < 1:
@@ -520,7 +382,15 @@ def run_generate(config: GenerateConfig) -> Path:
         with RunLedger(run_dir / "ledger.sqlite") as ledger:
             if config.dry_run:
                 for spec_name, teacher in zip(config.teacher, teachers, strict=True):
-                    print_plan(teacher, sent, samples_for(spec_name, config.samples), ledger, config)
+                    print_plan(
+                        teacher,
+                        sent,
+                        samples_for(spec_name, config.samples),
+                        ledger,
+                        max_resends=config.max_resends,
+                        batch=config.batch,
+                        augment=config.augment,
+                    )
                 return run_dir
             try:
                 if config.augment:

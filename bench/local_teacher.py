@@ -157,6 +157,7 @@ def speed(teacher: LocalTeacher, texts: list[str], n_naive: int, batch: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="smollm2,qwen")
+    parser.add_argument("--task", default="fin-sentiment", help="task name or YAML path")
     parser.add_argument("--forms", default=",".join(FORMS))
     parser.add_argument("--dev", type=int, default=200)
     parser.add_argument("--test", type=int, default=400, help="first N of a seed-0 shuffle of test; -1 = all")
@@ -173,7 +174,7 @@ def main() -> None:
         merge([Path(p) for p in args.merge], Path(args.out))
         return
 
-    task = load_task("fin-sentiment")
+    task = load_task(args.task)
     labels = task.labels
     dev, test, pool = load_splits(args.dev, args.test)
     texts = [t for t, _ in dev] + [t for t, _ in test]
@@ -237,6 +238,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
         },
+        "task": str(task.path.relative_to(ROOT)) if task.path.is_relative_to(ROOT) else str(task.path),
         "data": {
             "source": str(PHRASEBANK.relative_to(ROOT.parent)),
             "protocol": "train_test_split(rows, test_size=0.25, random_state=42)",

@@ -215,3 +215,53 @@ def test_finetune_embedded_minilm_one_epoch(tmp_path):
 
     out = pipeline("text-classification", model=str(run / "student"), device="cpu")("profit rose")
     assert out[0]["label"] in LABELS
+
+
+def test_self_confidence_weight_ramps_over_the_first_fifth_of_training():
+    from types import SimpleNamespace
+
+    from llmkd.finetune import DistillationTrainer
+
+    def weight(step: int, training: bool = True, maximum: float = 0.5) -> float:
+        trainer = SimpleNamespace(
+            self_confidence=maximum,
+            self_confidence_ramp=DistillationTrainer.self_confidence_ramp,
+            model=SimpleNamespace(training=training),
+            state=SimpleNamespace(global_step=step, max_steps=100),
+        )
+        return DistillationTrainer.self_weight(trainer)  # type: ignore[arg-type]
+
+    assert weight(0) == 0.0
+    assert weight(10) == pytest.approx(0.25)
+    assert weight(20) == pytest.approx(0.5)
+    assert weight(90) == pytest.approx(0.5)
+    assert weight(90, training=False) == 0.0  # evaluation losses stay plain KD
+    assert weight(50, maximum=0.0) == 0.0
+
+
+def test_self_confidence_student_still_learns_and_flag_is_recorded(tmp_path, tiny_bert_dir):
+    from transformers import pipeline
+
+    run = make_run(tmp_path, n=60)
+    args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "8", "--full", "--lr", "1e-2"]
+    assert main([*args, "--batch-size", "8", "--val-fraction", "0", "--self-confidence", "0.3"]) == 0
+    assert json.loads((run / "finetune_config.json").read_text())["self_confidence"] == 0.3
+    classify = pipeline("text-classification", model=str(run / "student"), device="cpu")
+    texts = [f"the company said {p} in the year" for label in LABELS for p in PHRASES[label]]
+    expected = [label for label in LABELS for _ in PHRASES[label]]
+    predicted = [o["label"] for o in classify(texts)]
+    assert sum(p == e for p, e in zip(predicted, expected, strict=True)) / len(texts) >= 0.8
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--self-confidence", "1.5"], "--self-confidence must be in"),
+        (["--self-confidence", "0.5", "--student-kind", "causal"], "encoder student only"),
+    ],
+)
+def test_bad_self_confidence_is_a_config_error(argv, message, tmp_path):
+    from llmkd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        main(["--run", str(tmp_path), *argv])

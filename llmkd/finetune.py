@@ -88,14 +88,6 @@ class FinetuneConfig:
         default=0.5,
         metadata={"help": "weight of the soft (KL) term; 1 - alpha for hard CE (0 = hard labels only)"},
     )
-    self_confidence: float = field(
-        default=0.0,
-        metadata={
-            "help": "encoder student: weight (0-1) of an auxiliary loss on the student's own hardened "
-            "prediction, ramped up from 0 over the first 20% of steps (weak-to-strong training, Burns et al. "
-            "2023); lets the student keep its confident answer where a weak teacher disagrees (0 = off)"
-        },
-    )
     class_weights: Literal["none", "balanced"] = field(
         default="none",
         metadata={
@@ -165,12 +157,6 @@ class FinetuneConfig:
             raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"--alpha must be in [0, 1], got {self.alpha}")
-        if not 0.0 <= self.self_confidence <= 1.0:
-            raise ConfigError(f"--self-confidence must be in [0, 1], got {self.self_confidence}")
-        if self.self_confidence and self.student_kind == "causal":
-            raise ConfigError(
-                "--self-confidence applies to the encoder student only (--student-kind encoder)"
-            )
         if not 0.0 <= self.rationale_weight <= 1.0:
             raise ConfigError(f"--rationale-weight must be in [0, 1], got {self.rationale_weight}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -204,7 +190,6 @@ class DistillationTrainer(Trainer):
     """A ``Trainer`` whose loss is :func:`llmkd.kd_loss.kd_loss` on the teacher's probabilities."""
 
     loss_is_scaled_for_ga = False  # kd_loss is a per-batch mean
-    self_confidence_ramp = 0.2  # share of the steps over which the self-confidence weight rises from 0
 
     def __init__(
         self,
@@ -212,21 +197,12 @@ class DistillationTrainer(Trainer):
         temperature: float,
         alpha: float,
         class_weights: torch.Tensor | None = None,
-        self_confidence: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.temperature = temperature
         self.alpha = alpha
         self.class_weights = class_weights
-        self.self_confidence = self_confidence
-
-    def self_weight(self) -> float:
-        """The self-confidence weight at the current step: linear from 0 to its maximum over the ramp."""
-        if self.self_confidence == 0 or self.model is None or not self.model.training:
-            return 0.0
-        done = self.state.global_step / max(1, self.state.max_steps)
-        return self.self_confidence * min(1.0, done / self.self_confidence_ramp)
 
     def compute_loss(
         self,
@@ -241,9 +217,7 @@ class DistillationTrainer(Trainer):
         outputs = model(**inputs)
         logits = outputs.logits  # (B, C)
         weights = self.class_weights.to(logits.device) if self.class_weights is not None else None
-        loss = kd_loss(
-            logits, soft.to(logits.dtype), hard, self.temperature, self.alpha, weights, self.self_weight()
-        )
+        loss = kd_loss(logits, soft.to(logits.dtype), hard, self.temperature, self.alpha, weights)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -401,7 +375,6 @@ def finetune(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = N
         temperature=config.temperature,
         alpha=config.alpha,
         class_weights=torch.tensor(weights) if weights is not None else None,
-        self_confidence=config.self_confidence,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_QuietProgress)

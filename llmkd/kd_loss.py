@@ -15,15 +15,8 @@ def kd_loss(
     temperature: float = 2.0,
     alpha: float = 0.5,
     class_weights: torch.Tensor | None = None,
-    self_weight: float = 0.0,
 ) -> torch.Tensor:
     """``alpha * T^2 * KL(p_teacher_T || softmax(s / T)) + (1 - alpha) * CE(s, hard)``.
-
-    With ``self_weight`` ``b > 0`` each example's loss becomes ``(1 - b) * that + b * CE(s, own)``: the
-    auxiliary confidence loss of weak-to-strong training (Burns et al. 2023), which lets a student keep
-    its own confident answer where a weak teacher disagrees. ``own`` is the student's hardened answer
-    after its batch label mix is matched to the teacher's (``argmax log q + log mean(p) - log mean(q)``;
-    Burns et al. use a threshold to the same end), so the term cannot pull the student onto one class.
 
     The teacher gives probabilities, not logits, so they are re-tempered as ``softmax(log(p) / T)``
     (probabilities are clamped to ``EPS`` first, so one-hot targets stay finite).
@@ -36,7 +29,6 @@ def kd_loss(
         alpha: Weight of the soft term, in ``[0, 1]``; 0 is hard-label cross-entropy only.
         class_weights: Optional ``(C,)`` weights; each example's two terms are weighted by the weight of
             its hard label and the batch mean becomes ``sum(w_i * loss_i) / sum(w_i)``.
-        self_weight: Weight ``b`` in ``[0, 1]`` of the student's own hardened prediction; 0 turns it off.
 
     Returns:
         A scalar: the (weighted) batch mean.
@@ -47,12 +39,6 @@ def kd_loss(
     kl = (log_p_teacher.exp() * (log_p_teacher - log_q_student)).sum(dim=-1)  # (B,)
     ce = F.cross_entropy(student_logits, hard_labels, reduction="none")  # (B,)
     per_item = alpha * t * t * kl + (1.0 - alpha) * ce  # (B,)
-    if self_weight > 0:
-        q = F.softmax(student_logits.detach(), dim=-1)  # (B, C)
-        shift = teacher_probs.mean(dim=0).clamp_min(EPS).log() - q.mean(dim=0).clamp_min(EPS).log()  # (C,)
-        own = (q.clamp_min(EPS).log() + shift).argmax(dim=-1)  # (B,)
-        own_ce = F.cross_entropy(student_logits, own, reduction="none")  # (B,)
-        per_item = (1.0 - self_weight) * per_item + self_weight * own_ce
     if class_weights is None:
         return per_item.mean()
     weights = class_weights.to(per_item.dtype)[hard_labels]  # (B,)

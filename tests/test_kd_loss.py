@@ -66,39 +66,3 @@ def test_class_weights_hand_value():
     assert loss.item() == pytest.approx(expected, abs=1e-6)
     uniform = kd_loss(logits, teacher, hard, 1.0, 0.0, class_weights=torch.tensor([2.0, 2.0]))
     assert uniform.item() == pytest.approx(kd_loss(logits, teacher, hard, 1.0, 0.0).item(), abs=1e-6)
-
-
-def test_self_weight_hand_value_and_gradient_target():
-    # Student q = [.9, .1], [.2, .8]; teacher [.4, .6], [.6, .4] (hard labels 1, 0), batch mixes
-    # mean(q) = [.55, .45], mean(p) = [.5, .5]: q * mean(p) / mean(q) -> [.818, .111], [.182, .889],
-    # so the student's own answers are 0, 1 (both against the teacher).
-    # alpha=0, b=0.25: per item 0.75 * CE(s, teacher) + 0.25 * CE(s, own).
-    logits = torch.tensor([[0.9, 0.1], [0.2, 0.8]]).log().requires_grad_()
-    teacher = torch.tensor([[0.4, 0.6], [0.6, 0.4]])
-    loss = kd_loss(logits, teacher, torch.tensor([1, 0]), 1.0, 0.0, self_weight=0.25)
-    row1 = 0.75 * -math.log(0.1) + 0.25 * -math.log(0.9)
-    row2 = 0.75 * -math.log(0.2) + 0.25 * -math.log(0.8)
-    assert loss.item() == pytest.approx((row1 + row2) / 2, abs=1e-6)  # 1.5080715
-    # Its gradient is that of CE against the mixed targets 0.75 * teacher one-hot + 0.25 * own one-hot.
-    loss.backward()
-    mixed = torch.tensor([[0.25, 0.75], [0.75, 0.25]])
-    assert torch.allclose(logits.grad, (torch.tensor([[0.9, 0.1], [0.2, 0.8]]) - mixed) / 2, atol=1e-6)
-
-
-def test_self_weight_matches_the_teachers_label_mix_not_plain_argmax():
-    # The student leans to class 0 on both rows (argmax 0, 0); the teacher's batch mix is [.5, .5].
-    # q * mean(p) / mean(q) with mean(q) = [.65, .35]: [.538, .429] -> 0 and [.462, .571] -> 1.
-    logits = torch.tensor([[0.7, 0.3], [0.6, 0.4]]).log()
-    teacher = torch.tensor([[0.9, 0.1], [0.1, 0.9]])
-    hard = torch.tensor([0, 1])
-    loss = kd_loss(logits, teacher, hard, 1.0, 0.0, self_weight=0.5)
-    assert loss.item() == pytest.approx(kd_loss(logits, teacher, hard, 1.0, 0.0).item(), abs=1e-6)
-
-
-def test_self_weight_zero_and_agreeing_student_change_nothing():
-    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.5]])
-    teacher = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]])
-    hard = torch.tensor([0, 1])  # the student's answer on both rows
-    base = kd_loss(logits, teacher, hard, 2.0, 0.0)
-    assert kd_loss(logits, teacher, hard, 2.0, 0.0, self_weight=0.0).item() == base.item()
-    assert kd_loss(logits, teacher, hard, 2.0, 0.0, self_weight=0.6).item() == pytest.approx(base.item())

@@ -469,9 +469,6 @@ def main() -> None:
         help="encoder head (default: llmkd.finetune's, head)",
     )
     parser.add_argument("--seed", type=int, default=None, help="student seed (default 42)")
-    parser.add_argument(
-        "--self-confidence", type=float, default=None, help="weak-to-strong auxiliary loss weight (default 0)"
-    )
     args = parser.parse_args()
     np.random.seed(0)
     torch.set_num_threads(args.threads)
@@ -483,8 +480,6 @@ def main() -> None:
         ENCODER["pooling"] = args.pooling
     if args.seed is not None:
         ENCODER["seed"] = args.seed
-    if args.self_confidence is not None:
-        ENCODER["self_confidence"] = args.self_confidence
     if args.experiment == "table":
         from table import write_table
 

@@ -30,12 +30,12 @@ def time_local_teachers(
     """Throughput of each local teacher of the run (generate's spec and options) on up to
     ``max_items`` (``--teacher-timing-items``) gold texts, after a warm-up batch that loads the model."""
     from llmkd.generate import GenerateConfig, teacher_options
-    from llmkd.teachers import build_teacher, teacher_kind
+    from llmkd.teachers import LOCAL_KINDS, build_teacher, teacher_kind
     from llmkd.teachers.base import TeacherRequest
 
     settings = generate_settings(run_dir)
     specs = [str(t) for t in settings.get("teacher") or []]
-    local = [spec for spec in specs if teacher_kind(spec) in {"local", "hf"}]
+    local = [spec for spec in specs if teacher_kind(spec) in LOCAL_KINDS]
     if not local or not items:
         return {}
     known = {f.name for f in dataclasses.fields(GenerateConfig)}
@@ -97,7 +97,7 @@ def cost_summary(
     usd_per_hour: float,
 ) -> dict[str, Any]:
     """Cost per 1,000 items: API teachers from the ledger, CPU models from measured time x ``usd_per_hour``."""
-    from llmkd.teachers import teacher_kind
+    from llmkd.teachers import LOCAL_KINDS, teacher_kind
 
     def cpu(latency_ms: float) -> float:
         return metrics.usd_per_1000_from_seconds(latency_ms / 1000.0, usd_per_hour)
@@ -108,7 +108,7 @@ def cost_summary(
             kind = teacher_kind(name)
         except LlmkdError:
             kind = "unknown"
-        if kind not in {"local", "hf"}:
+        if kind not in LOCAL_KINDS:
             api[name] = entry
     return {
         "cpu_usd_per_hour": usd_per_hour,

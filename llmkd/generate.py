@@ -29,7 +29,7 @@ from llmkd.redact import redact_items
 from llmkd.request_plan import latest_output, plan_requests
 from llmkd.runio import save_config, write_jsonl
 from llmkd.task import Task, load_task
-from llmkd.teachers import Teacher, TeacherOptions, build_teacher, teacher_kind
+from llmkd.teachers import LOCAL_KINDS, Teacher, TeacherOptions, build_teacher, teacher_kind
 from llmkd.teachers.base import TeacherRequest
 
 LABEL_WINDOW = 4096  # requests handed to a teacher at once
@@ -63,7 +63,8 @@ class GenerateConfig:
         default_factory=lambda: ["local"],
         metadata={
             "help": "Teacher: local, hf:PATH_OR_ID, gpt-4o, openai:MODEL, claude-..., anthropic:MODEL, "
-            "vllm:MODEL, ollama:MODEL, openai-compatible:MODEL. Give several for an ensemble."
+            "vllm:MODEL, ollama:MODEL, openai-compatible:MODEL, or lexicon[:PATH] (a finance polarity "
+            "lexicon, positive/negative/neutral tasks). Give several for an ensemble."
         },
     )
     text_column: str = field(
@@ -240,7 +241,7 @@ def fit_local_context(items: list[Item], teachers: Sequence[Teacher], max_new_to
 
 def samples_for(spec: str, samples: int) -> int:
     """Local teachers score labels exactly, so repeated samples would be identical."""
-    return 1 if teacher_kind(spec) in {"local", "hf"} else samples
+    return 1 if teacher_kind(spec) in LOCAL_KINDS else samples
 
 
 def label_with_teacher(

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from llmkd.errors import ConfigError, TeacherError
 from llmkd.secrets import scrub_secrets
-from llmkd.teachers import teacher_kind
+from llmkd.teachers import LOCAL_KINDS, teacher_kind
 
 PrivacyMode = Literal["off", "local-only"]
 PRIVACY_MODES: tuple[str, ...] = ("off", "local-only")
@@ -76,7 +76,7 @@ def effective_base_url(spec: str, base_url: str | None) -> str | None:
 def teacher_is_local(spec: str, base_url: str | None) -> bool:
     """Whether teacher ``spec`` (called at ``base_url``, if remote) keeps the texts local."""
     kind = teacher_kind(spec)
-    if kind in {"local", "hf"}:
+    if kind in LOCAL_KINDS:
         return True
     return is_local_url(effective_base_url(spec, base_url))
 

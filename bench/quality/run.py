@@ -232,7 +232,8 @@ def distil_variants(
     """Students from teacher ``rows``: hard (alpha 0) / soft (alpha 0.5, T 2), unfiltered / filtered.
 
     The filtered set is ``llmkd.filter`` with its defaults, ``--exclude`` the test file and
-    ``--min-confidence`` at the teacher's own 20% confidence quantile (a rule that uses no gold label).
+    ``--min-confidence`` at the teacher's own 20% confidence quantile (a rule that uses no gold label);
+    ``*-teachers-agree`` (ensemble runs) keeps instead the records on which all teachers agree.
     """
     from llmkd.filter import main as filter_main
 
@@ -247,11 +248,13 @@ def distil_variants(
         timed = teacher_run is not None and variant == variants[0]
         if timed and teacher_run is not None:  # the first variant's report times the local teacher
             (run / "generate_config.json").write_text((teacher_run / "generate_config.json").read_text())
-        filtered = variant.endswith("filtered")
+        filtered = variant.endswith(("filtered", "teachers-agree"))
         info: dict[str, Any] = {}
         if filtered:
             started = time.perf_counter()
             argv = ["--run", str(run), "--exclude", str(TEST), "--min-confidence", f"{threshold:.4f}"]
+            if variant.endswith("teachers-agree"):  # an ensemble run: keep what every teacher agrees on
+                argv = [*argv[:-2], "--min-confidence", "0", "--min-agreement", "1"]
             filter_main([*argv, "--no-progress"])
             report = json.loads((run / "filter_report.json").read_text())
             kept = sum(1 for _ in read_jsonl(run / "filtered.jsonl"))

@@ -8,6 +8,7 @@ Spec strings (``--teacher``):
 - ``gpt-4o``, ``gpt-4o-mini``, ``o*``, ``openai:MODEL`` — OpenAI.
 - ``claude-*``, ``anthropic:MODEL`` — Anthropic.
 - ``vllm:MODEL``, ``ollama:MODEL``, ``openai-compatible:MODEL`` — any OpenAI-compatible server (``--base-url``).
+- ``lexicon``, ``lexicon:PATH`` — a finance polarity lexicon (llmkd's own, or a YAML of the same shape).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from llmkd.errors import TeacherError
 from llmkd.task import Task
 from llmkd.teachers.base import Teacher, TeacherRequest
 
-__all__ = ["Teacher", "TeacherOptions", "TeacherRequest", "build_teacher", "teacher_kind"]
+__all__ = ["LOCAL_KINDS", "Teacher", "TeacherOptions", "TeacherRequest", "build_teacher", "teacher_kind"]
+
+LOCAL_KINDS = frozenset({"local", "hf", "lexicon"})  # backends that run on this machine
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,12 @@ class TeacherOptions:
 
 
 def teacher_kind(spec: str) -> str:
-    """Which backend a ``--teacher`` spec names: local, hf, openai, anthropic or openai-compatible."""
+    """Which backend a ``--teacher`` spec names: local, hf, lexicon, openai, anthropic or openai-compatible."""
     prefix, _, rest = spec.partition(":")
     if spec == "local" or prefix == "local":
         return "local"
+    if prefix == "lexicon":
+        return "lexicon"
     if prefix == "hf" and rest:
         return "hf"
     if prefix in {"vllm", "ollama", "openai-compatible", "llamacpp"} and rest:
@@ -66,7 +71,7 @@ def teacher_kind(spec: str) -> str:
     if not rest and spec.startswith("claude-"):
         return "anthropic"
     raise TeacherError(
-        f"unknown teacher {spec!r}: use local, hf:PATH_OR_ID, gpt-4o, openai:MODEL, claude-..., "
+        f"unknown teacher {spec!r}: use local, hf:PATH_OR_ID, lexicon, gpt-4o, openai:MODEL, claude-..., "
         "anthropic:MODEL, vllm:MODEL, ollama:MODEL or openai-compatible:MODEL"
     )
 
@@ -78,6 +83,10 @@ def build_teacher(spec: str, task: Task, options: TeacherOptions) -> Teacher:
         from llmkd.teachers.local import LocalTeacher
 
         return LocalTeacher.from_spec(spec, task, options)
+    if kind == "lexicon":
+        from llmkd.teachers.lexicon import LexiconTeacher
+
+        return LexiconTeacher.from_spec(spec, task)
     if kind in {"openai", "openai-compatible"}:
         from llmkd.teachers.openai import OpenAITeacher
 

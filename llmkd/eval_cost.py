@@ -65,6 +65,13 @@ def time_local_teachers(
     return timed
 
 
+def speedup(student_items_per_s: float, local: dict[str, dict[str, Any]]) -> float:
+    """Student throughput over the local teachers' (``time_local_teachers``): every teacher of the run
+    labels each item, so their seconds per item add up."""
+    teacher_s_per_item = sum(1.0 / t["throughput_items_per_s"] for t in local.values())
+    return student_items_per_s * teacher_s_per_item
+
+
 def ledger_spend(run_dir: Path) -> dict[str, dict[str, Any]]:
     """Dollars and distinct items per teacher in ``RUN/ledger.sqlite`` ({} without a ledger)."""
     from llmkd.ledger import RunLedger

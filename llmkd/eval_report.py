@@ -73,9 +73,9 @@ def speed_and_cost_lines(result: dict[str, Any]) -> list[str]:
             f"rationales {'on' if t['rationale'] else 'off'})."
         )
     if result.get("speedup_vs_local_teacher"):
-        lines.append(
-            f"The student is {result['speedup_vs_local_teacher']:.0f}x the local teacher's throughput."
-        )
+        several = len(result.get("teacher_speed") or {}) > 1
+        whose = "the local teachers' (all of them per item)" if several else "the local teacher's"
+        lines.append(f"The student is {result['speedup_vs_local_teacher']:.0f}x {whose} throughput.")
     cost = result.get("cost") or {}
     if cost:
         lines.append(

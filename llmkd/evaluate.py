@@ -17,7 +17,7 @@ import numpy as np
 from llmkd import metrics, plots
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import ConfigError, InputError, RunError
-from llmkd.eval_cost import cost_summary, ledger_spend, time_local_teachers
+from llmkd.eval_cost import cost_summary, ledger_spend, speedup, time_local_teachers
 from llmkd.eval_report import report_markdown, summary_table
 from llmkd.readers import Format, InputSpec, read_items
 from llmkd.records import Item
@@ -373,8 +373,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     spend = ledger_spend(run_dir)
     result["cost"] = cost_summary(result["student"], local, spend, config.cpu_usd_per_hour)
     if result["student"] and local:
-        fastest = max(t["throughput_items_per_s"] for t in local.values())
-        result["speedup_vs_local_teacher"] = result["student"]["throughput_items_per_s"] / fastest
+        result["speedup_vs_local_teacher"] = speedup(result["student"]["throughput_items_per_s"], local)
     if any("simulated" in name for name in [*spend, *((result["teacher"] or {}).get("teachers") or [])]):
         notes.append("the teacher is a SIMULATED teacher (bench/simulated_teacher.py), not a real LLM")
     result["notes"] = notes

@@ -156,3 +156,13 @@ def test_match_teacher_by_id_then_text():
     gold = [Item(id="a", text="x y"), Item(id="b", text="other"), Item(id="q", text="z")]
     matched, clashes = match_teacher(gold, records)
     assert matched == [records[0], None, records[1]] and clashes == 1
+
+
+def test_speedup_counts_every_local_teacher_of_the_run():
+    from llmkd.eval_cost import speedup
+
+    llm = {"throughput_items_per_s": 2.0}  # 0.5 s per item
+    lexicon = {"throughput_items_per_s": 10_000.0}  # 0.0001 s per item
+    assert speedup(100.0, {"llm": llm}) == pytest.approx(50.0)
+    # An ensemble labels each item with both: 0.5001 s per item, not the lexicon's 0.0001.
+    assert speedup(100.0, {"llm": llm, "lexicon": lexicon}) == pytest.approx(50.01)

@@ -133,3 +133,13 @@ def test_lexicon_teacher_loads_no_model(monkeypatch) -> None:
     monkeypatch.setattr(LocalTeacher, "from_spec", boom)
     teacher = build_teacher("lexicon", load_task("fin-sentiment"), TeacherOptions())
     assert teacher.label([TeacherRequest(Item(id="x", text="profit rose"))])[0].label == "positive"
+
+
+def test_lexicon_cannot_augment(tmp_path: Path) -> None:
+    from llmkd.errors import ConfigError
+
+    src = tmp_path / "news.txt"
+    src.write_text("profit rose\n", encoding="utf-8")
+    argv = ["--input", str(src), "--teacher", "lexicon", "--run", str(tmp_path / "run"), "--augment", "2"]
+    with pytest.raises(ConfigError, match="cannot write examples"):
+        generate_main(argv)

@@ -14,12 +14,30 @@ TEACHERS = [
     ("t_qwen_batchcal", "(b) … the same labels batch-calibrated"),
     ("t_smollm2_raw", "(b) SmolLM2-135M, zero-shot + contextual calibration (`local`, the embedded default)"),
     ("t_smollm2_batchcal", "(b) … the same labels batch-calibrated"),
+    (
+        "t_lexicon_raw",
+        "(b) finance polarity lexicon (`lexicon`; no model), also the Qwen + lexicon ensemble's label",
+    ),
 ]
 STUDENTS = [
     ("a_gold_minilm_head_warm", "(a) MiniLM on gold labels (upper bound), llmkd's defaults (`[CLS]` head)"),
     ("a_gold_minilm", "(a) … mean-pooled head (`--pooling mean`)"),
     ("a_gold_minilm_s7", "(a) … mean-pooled head, seed 7 (other held-out split and order)"),
     ("a_gold_minilm_cls", "(a) … `[CLS]` head, no warm-up or decay (session 2)"),
+    (
+        "c_qwenlex_soft-teachers-agree",
+        "(c) MiniLM from Qwen + lexicon, soft, only where both agree (`filter --min-agreement 1`), defaults",
+    ),
+    ("c_qwenlex_soft-teachers-agree_s7", "(c) … seed 7 (other held-out split and order)"),
+    ("c_qwenlex_soft-teachers-agree_mean", "(c) … mean-pooled head"),
+    ("c_qwenlex_soft-teachers-agree_bal", "(c) … `--class-weights balanced`"),
+    ("c_qwenlex_hard-teachers-agree", "(c) … hard labels"),
+    (
+        "c_qwen_soft-filtered_head_warm",
+        "(c) MiniLM from Qwen's labels alone, soft, filtered, llmkd's defaults",
+    ),
+    ("c_qwen_soft-filtered_sc0.2", "(c) … + weak-to-strong confidence loss 0.2 (commit 0d19aee, dropped)"),
+    ("c_qwen_soft-filtered_sc0.5", "(c) … the same at 0.5"),
     ("c_qwen_hard_mean", "(c) MiniLM from Qwen's labels, hard, mean-pooled head"),
     ("c_qwen_soft_mean", "(c) … soft (KD, T=2, alpha=0.5), mean-pooled head"),
     ("c_qwen_soft-filtered_mean", "(c) … soft, filtered, mean-pooled head"),

@@ -472,6 +472,9 @@ def main() -> None:
         help="encoder head (default: llmkd.finetune's, head)",
     )
     parser.add_argument("--seed", type=int, default=None, help="student seed (default 42)")
+    parser.add_argument(
+        "--class-weights", choices=["none", "balanced"], default=None, help="finetune --class-weights"
+    )
     args = parser.parse_args()
     np.random.seed(0)
     torch.set_num_threads(args.threads)
@@ -483,6 +486,8 @@ def main() -> None:
         ENCODER["pooling"] = args.pooling
     if args.seed is not None:
         ENCODER["seed"] = args.seed
+    if args.class_weights:
+        ENCODER["class_weights"] = args.class_weights
     if args.experiment == "table":
         from table import write_table
 

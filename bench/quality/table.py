@@ -32,6 +32,8 @@ STUDENTS = [
     ("c_qwenlex_soft-teachers-agree_mean", "(c) … mean-pooled head"),
     ("c_qwenlex_soft-teachers-agree_bal", "(c) … `--class-weights balanced`"),
     ("c_qwenlex_hard-teachers-agree", "(c) … hard labels"),
+    ("c_qwenlex_soft", "(c) MiniLM from Qwen + lexicon, all records (the label is the lexicon's), soft"),
+    ("c_qwenlex_soft-filtered", "(c) … soft, confidence-filtered"),
     (
         "c_qwen_soft-filtered_head_warm",
         "(c) MiniLM from Qwen's labels alone, soft, filtered, llmkd's defaults",

@@ -111,6 +111,19 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
             f"{result['agreement']['n']} gold texts both labelled.",
             "",
         ]
+    by_teacher = (result["teacher"] or {}).get("by_teacher") or {}
+    if by_teacher:
+        parts += [
+            "### Each teacher of the ensemble",
+            "",
+            "| teacher | items | accuracy | macro F1 | weighted F1 |",
+            "|---|---|---|---|---|",
+            *[
+                f"| `{name}` | {t['n']} | {t['accuracy']:.3f} | {t['macro_f1']:.3f} | {t['weighted_f1']:.3f} |"
+                for name, t in by_teacher.items()
+            ],
+            "",
+        ]
     for name in ("student", "teacher"):
         scored = result[name]
         if not scored:

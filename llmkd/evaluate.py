@@ -255,6 +255,25 @@ def _scored(
     return result
 
 
+def per_teacher_scores(
+    matched: list[dict[str, Any] | None], gold: list[str], labels: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Accuracy and F1 of each teacher of an ensemble on the gold items it labelled ({} for one teacher)."""
+    names = sorted({name for r in matched if r for name in r.get("teachers") or {}})
+    if len(names) < 2:
+        return {}
+    scores = {}
+    for name in names:
+        views = [((r or {}).get("teachers") or {}).get(name) or {} for r in matched]
+        keep = [i for i, v in enumerate(views) if v.get("status") == "ok" and v.get("label") in labels]
+        if keep:
+            result = metrics.classification_metrics(
+                [str(views[i]["label"]) for i in keep], [gold[i] for i in keep], labels
+            )
+            scores[name] = {k: result[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")}
+    return scores
+
+
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score student and teacher on the gold items; write eval.json, report.md and the figures.
 
@@ -347,6 +366,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             teacher["n_with_probs"] = len(with_probs)
             teacher["n_invalid"] = seen - len(keep)
             teacher["teachers"] = sorted({str(r.get("teacher")) for r in matched if r and r.get("teacher")})
+            teacher["by_teacher"] = per_teacher_scores(matched, gold, labels)
             result["teacher"] = teacher
             matrices["teacher"] = metrics.confusion_matrix(t_pred, t_gold, labels)
         else:

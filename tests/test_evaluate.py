@@ -166,3 +166,30 @@ def test_speedup_counts_every_local_teacher_of_the_run():
     assert speedup(100.0, {"llm": llm}) == pytest.approx(50.0)
     # An ensemble labels each item with both: 0.5001 s per item, not the lexicon's 0.0001.
     assert speedup(100.0, {"llm": llm, "lexicon": lexicon}) == pytest.approx(50.01)
+
+
+def test_each_teacher_of_an_ensemble_is_scored(tmp_path):
+    run = write_run(tmp_path)
+    rows = [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
+    for row in rows:  # "llm" says what the aggregate says; "lexicon" says neutral for everything
+        row["teachers"] = {
+            "llm": {"label": row["label"], "status": row["status"]},
+            "lexicon": {"label": "neutral", "status": "ok"},
+        }
+    (run / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["--run", str(run), "--gold", str(write_gold(tmp_path))]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    by_teacher = result["teacher"]["by_teacher"]
+    # Gold g1..g4 matched: the llm is right on 3 of 4 (as the aggregate); the lexicon on none of them;
+    # it also labels g5 ("garbled record", gold neutral) where the llm was invalid: 1 of 5.
+    assert by_teacher["llm"]["n"] == 4 and by_teacher["llm"]["accuracy"] == 0.75
+    assert by_teacher["lexicon"]["n"] == 5 and by_teacher["lexicon"]["accuracy"] == 0.2
+    report = (run / "report.md").read_text()
+    assert "### Each teacher of the ensemble" in report and "| `lexicon` | 5 | 0.200 |" in report
+
+
+def test_a_single_teacher_has_no_per_teacher_table(tmp_path):
+    run = write_run(tmp_path)
+    assert main(["--run", str(run), "--gold", str(write_gold(tmp_path))]) == 0
+    assert json.loads((run / "eval.json").read_text())["teacher"]["by_teacher"] == {}
+    assert "Each teacher of the ensemble" not in (run / "report.md").read_text()

@@ -11,6 +11,7 @@ from llmkd.errors import TeacherError
 from llmkd.generate import main as generate_main
 from llmkd.ledger import RunLedger
 from llmkd.records import Item
+from llmkd.scores import load_lexicon
 from llmkd.task import load_task
 from llmkd.teachers import TeacherOptions, build_teacher, teacher_kind
 from llmkd.teachers.base import TeacherRequest
@@ -55,6 +56,13 @@ def test_own_lexicon_file_and_its_hash_keys_the_ledger(tmp_path: Path) -> None:
     default = build_teacher("lexicon", task, TeacherOptions())
     request = TeacherRequest(Item(id="a", text="x"))
     assert mine.request_payload(request) != default.request_payload(request)
+    # Comments and layout do not change the answers, so they do not change the ledger key either.
+    path.write_text(
+        "# mine\npositive:\n  - bullish\nnegative: [bearish]\nnegators: [not]\n", encoding="utf-8"
+    )
+    load_lexicon.cache_clear()
+    same = build_teacher(f"lexicon:{path}", task, TeacherOptions())
+    assert same.request_payload(request) == mine.request_payload(request)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ different opinion beside a weak local LLM: ``--teacher local:qwen --teacher lexi
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,16 @@ LEXICON_LABELS = ("positive", "negative", "neutral")
 def lexicon_label(score: int) -> str:
     """Positive score -> positive, negative -> negative, 0 -> neutral."""
     return "positive" if score > 0 else "negative" if score < 0 else "neutral"
+
+
+def lexicon_digest(lexicon: Lexicon) -> str:
+    """A short hash of what decides the labels (the word lists), so editing comments keeps the cache."""
+    content = {
+        "positive": list(lexicon.positive),
+        "negative": list(lexicon.negative),
+        "negators": sorted(lexicon.negators),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()[:12]
 
 
 class LexiconTeacher:
@@ -47,7 +58,7 @@ class LexiconTeacher:
             raise TeacherError(f"teacher {name!r}: {path} is not a lexicon YAML ({exc})") from None
         self.name = name
         self.task = task
-        self.model = f"lexicon-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+        self.model = f"lexicon-{lexicon_digest(self.lexicon)}"
 
     @classmethod
     def from_spec(cls, spec: str, task: Task) -> LexiconTeacher:

@@ -215,3 +215,35 @@ def test_finetune_embedded_minilm_one_epoch(tmp_path):
 
     out = pipeline("text-classification", model=str(run / "student"), device="cpu")("profit rose")
     assert out[0]["label"] in LABELS
+
+
+def test_lora_trains_the_pooler_with_the_head(tiny_bert_dir):
+    from transformers import (
+        BertForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
+
+    from llmkd.students.encoder import add_lora, head_modules
+
+    bert = BertForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=3)
+    assert head_modules(bert) == ["classifier", "pooler"]
+    trainable = [name for name, p in add_lora(bert, 4, 8, 0.0).named_parameters() if p.requires_grad]
+    assert any(".pooler." in name for name in trainable) and any(".classifier." in name for name in trainable)
+    assert all("lora_" in name or ".pooler." in name or ".classifier." in name for name in trainable)
+    tiny = DistilBertConfig(vocab_size=50, dim=16, n_layers=1, n_heads=2, hidden_dim=32, num_labels=3)
+    assert head_modules(DistilBertForSequenceClassification(tiny)) == ["pre_classifier", "classifier"]
+
+
+def test_lora_student_saves_its_trained_pooler(tmp_path, tiny_bert_dir):
+    import torch
+    from safetensors.torch import load_file
+
+    run = make_run(tmp_path)
+    args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "2", "--batch-size", "8"]
+    assert main(args) == 0
+    base = load_file(str(tiny_bert_dir / "model.safetensors"))
+    student = load_file(str(run / "student" / "model.safetensors"))
+    key = next(k for k in student if k.endswith("pooler.dense.weight"))
+    assert not torch.allclose(student[key], base["pooler.dense.weight"])  # trained, merged, saved
+    assert not any("lora" in k or "modules_to_save" in k for k in student)

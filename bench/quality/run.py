@@ -248,12 +248,13 @@ def distil_variants(
         timed = teacher_run is not None and variant == variants[0]
         if timed and teacher_run is not None:  # the first variant's report times the local teacher
             (run / "generate_config.json").write_text((teacher_run / "generate_config.json").read_text())
-        filtered = variant.endswith(("filtered", "teachers-agree"))
+        base = variant.removesuffix("-lora")
+        filtered = base.endswith(("filtered", "teachers-agree"))
         info: dict[str, Any] = {}
         if filtered:
             started = time.perf_counter()
             argv = ["--run", str(run), "--exclude", str(TEST), "--min-confidence", f"{threshold:.4f}"]
-            if variant.endswith("teachers-agree"):  # an ensemble run: keep what every teacher agrees on
+            if base.endswith("teachers-agree"):  # an ensemble run: keep what every teacher agrees on
                 argv = [*argv[:-2], "--min-confidence", "0", "--min-agreement", "1"]
             filter_main([*argv, "--no-progress"])
             report = json.loads((run / "filter_report.json").read_text())

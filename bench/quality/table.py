@@ -32,6 +32,10 @@ STUDENTS = [
     ("c_qwenlex_soft-teachers-agree_mean", "(c) … mean-pooled head"),
     ("c_qwenlex_soft-teachers-agree_bal", "(c) … `--class-weights balanced`"),
     ("c_qwenlex_hard-teachers-agree", "(c) … hard labels"),
+    (
+        "c_qwenlex_soft-teachers-agree-lora",
+        "(c) … LoRA r=8 at lr 5e-4 (llmkd.finetune's default) instead of full",
+    ),
     ("c_qwenlex_soft", "(c) MiniLM from Qwen + lexicon, all records (the label is the lexicon's), soft"),
     ("c_qwenlex_soft-filtered", "(c) … soft, confidence-filtered"),
     (

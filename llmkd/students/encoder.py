@@ -119,9 +119,16 @@ def lora_target_modules(model: PreTrainedModel) -> list[str]:
 
 
 def head_modules(model: torch.nn.Module) -> list[str]:
-    """Names of the classification-head modules, trained in full next to the LoRA adapters."""
+    """Names of the classification-head modules, trained in full next to the LoRA adapters.
+
+    A BERT-style ``pooler`` (dense + tanh on ``[CLS]``) feeds the classifier and counts as head: frozen,
+    it leaves LoRA a ``[CLS]`` summary that sentence-embedding checkpoints never trained.
+    """
     children = {name for name, _ in model.named_children()}
-    return [name for name in CLASSIFIER_HEADS if name in children]
+    heads = [name for name in CLASSIFIER_HEADS if name in children]
+    if any(name.split(".")[-1] == "pooler" for name, _ in model.named_modules()):
+        heads.append("pooler")
+    return heads
 
 
 def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float) -> Any:

@@ -33,8 +33,13 @@ STUDENTS = [
     ("c_qwenlex_soft-teachers-agree_bal", "(c) … `--class-weights balanced`"),
     ("c_qwenlex_hard-teachers-agree", "(c) … hard labels"),
     (
+        "c_qwenlex_soft-teachers-agree-lora_pooler",
+        "(c) … LoRA r=8 at lr 5e-4 (llmkd.finetune's default) instead of full, pooler trained with the head",
+    ),
+    ("c_qwenlex_soft-teachers-agree-lora_pooler_s7", "(c) … the same, seed 7"),
+    (
         "c_qwenlex_soft-teachers-agree-lora",
-        "(c) … LoRA r=8 at lr 5e-4 (llmkd.finetune's default) instead of full",
+        "(c) … the same LoRA with the BERT pooler frozen (before session 4's fix)",
     ),
     ("c_qwenlex_soft", "(c) MiniLM from Qwen + lexicon, all records (the label is the lexicon's), soft"),
     ("c_qwenlex_soft-filtered", "(c) … soft, confidence-filtered"),
@@ -56,7 +61,7 @@ STUDENTS = [
         "c_qwen_crossfit-cleanlab",
         "(c) … hard, label issues pruned by cleanlab on cross-fitted probabilities, session 2",
     ),
-    ("c_qwen_hard-lora", "(c) … hard, LoRA r=8 instead of a full fine-tune, session 2"),
+    ("c_qwen_hard-lora", "(c) … hard, LoRA r=8 instead of a full fine-tune (pooler frozen), session 2"),
     ("d_sim_soft_mean", "(d) MiniLM from the SIMULATED teacher, soft, mean-pooled head"),
     ("d_sim_soft-filtered_mean", "(d) … soft, filtered, mean-pooled head"),
     ("d_sim_soft-filtered_mean_s7", "(d) … soft, filtered, mean-pooled head, seed 7"),

@@ -66,6 +66,10 @@ STUDENTS = [
     ("d_sim_soft-filtered_mean", "(d) … soft, filtered, mean-pooled head"),
     ("d_sim_soft-filtered_mean_s7", "(d) … soft, filtered, mean-pooled head, seed 7"),
     ("d_sim_soft-filtered_head_warm", "(d) … soft, filtered, llmkd's defaults (`[CLS]` head)"),
+    (
+        "d_sim_soft-filtered-lora_pooler",
+        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 (llmkd.finetune's default; pooler trained) instead of full",
+    ),
     ("d_sim_soft-filtered_v2", "(d) … soft, filtered, `[CLS]` head, no warm-up or decay (session 2)"),
     ("e_causal", "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher"),
 ]

@@ -65,11 +65,23 @@ def time_local_teachers(
     return timed
 
 
+def combined_teachers(local: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The run's local teachers as one labeller (``time_local_teachers`` entries): every teacher labels
+    each item, so seconds per item and parameters add up. {} when none was timed."""
+    if not local:
+        return {}
+    seconds = sum(1.0 / t["throughput_items_per_s"] for t in local.values())
+    params = [t["parameters"] for t in local.values() if t.get("parameters")]
+    return {
+        "throughput_items_per_s": 1.0 / seconds,
+        "latency_ms_per_item": 1000.0 * seconds,
+        "parameters": sum(params) if params else None,
+    }
+
+
 def speedup(student_items_per_s: float, local: dict[str, dict[str, Any]]) -> float:
-    """Student throughput over the local teachers' (``time_local_teachers``): every teacher of the run
-    labels each item, so their seconds per item add up."""
-    teacher_s_per_item = sum(1.0 / t["throughput_items_per_s"] for t in local.values())
-    return student_items_per_s * teacher_s_per_item
+    """Student throughput over the local teachers' together (:func:`combined_teachers`)."""
+    return student_items_per_s / combined_teachers(local)["throughput_items_per_s"]
 
 
 def ledger_spend(run_dir: Path) -> dict[str, dict[str, Any]]:

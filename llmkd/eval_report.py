@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmkd.eval_cost import combined_teachers
+
 
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -24,16 +26,16 @@ def summary_table(result: dict[str, Any]) -> str:
     s = result["student"] or {}
     t = result["teacher"] or {}
     agreement = result["agreement"] or {}
-    speed = result.get("teacher_speed") or {}
-    fastest = max(speed.values(), key=lambda x: x["throughput_items_per_s"]) if speed else {}
+    together = combined_teachers(result.get("teacher_speed") or {})  # an ensemble runs all its teachers
     cost = result.get("cost") or {}
     api = cost.get("api_teachers") or {}
     api_cost = sum(e["usd_per_1000"] or 0.0 for e in api.values()) if api else None
-    local_cost = min((cost.get("local_teachers_usd_per_1000") or {}).values(), default=None)
-    teacher_cost = api_cost if api_cost is not None else local_cost
+    local = cost.get("local_teachers_usd_per_1000") or {}
+    parts = [c for c in (api_cost, sum(local.values()) if local else None) if c is not None]
+    teacher_cost = sum(parts) if parts else None
     teacher_name = "teacher" + (f" ({', '.join(t['teachers'])})" if t.get("teachers") else "")
     student_name = "student" + (f" ({s['kind']})" if s.get("kind") else "")
-    params = fastest.get("parameters")
+    params = together.get("parameters")
     rows = [
         ("gold items scored", t.get("n"), s.get("n")),
         ("accuracy", t.get("accuracy"), s.get("accuracy")),
@@ -43,12 +45,12 @@ def summary_table(result: dict[str, Any]) -> str:
         ("agreement with teacher", None, agreement.get("rate")),
         (
             "throughput on this machine (items/s)",
-            _fmt(fastest.get("throughput_items_per_s"), 1) if fastest else None,
+            _fmt(together.get("throughput_items_per_s"), 1) if together else None,
             _fmt(s.get("throughput_items_per_s"), 1) if s else None,
         ),
         (
             "latency (ms/item, batched)",
-            _fmt(fastest.get("latency_ms_per_item"), 2) if fastest else None,
+            _fmt(together.get("latency_ms_per_item"), 2) if together else None,
             _fmt(s.get("latency_ms_per_item"), 2) if s else None,
         ),
         (

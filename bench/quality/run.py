@@ -253,9 +253,13 @@ def distil_variants(
         info: dict[str, Any] = {}
         if filtered:
             started = time.perf_counter()
-            argv = ["--run", str(run), "--exclude", str(TEST), "--min-confidence", f"{threshold:.4f}"]
-            if base.endswith("teachers-agree"):  # an ensemble run: keep what every teacher agrees on
-                argv = [*argv[:-2], "--min-confidence", "0", "--min-agreement", "1"]
+            agree = base.endswith("teachers-agree")  # an ensemble run: keep what every teacher agrees on
+            argv = ["--run", str(run), "--exclude", str(TEST)]
+            argv += (
+                ["--min-confidence", "0", "--min-agreement", "1"]
+                if agree
+                else ["--min-confidence", f"{threshold:.4f}"]
+            )
             filter_main([*argv, "--no-progress"])
             report = json.loads((run / "filter_report.json").read_text())
             kept = sum(1 for _ in read_jsonl(run / "filtered.jsonl"))

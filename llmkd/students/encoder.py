@@ -122,11 +122,13 @@ def head_modules(model: torch.nn.Module) -> list[str]:
     """Names of the classification-head modules, trained in full next to the LoRA adapters.
 
     A BERT-style ``pooler`` (dense + tanh on ``[CLS]``) feeds the classifier and counts as head: frozen,
-    it leaves LoRA a ``[CLS]`` summary that sentence-embedding checkpoints never trained.
+    it leaves LoRA a ``[CLS]`` summary that sentence-embedding checkpoints never trained. A mean-pooled
+    student's encoder keeps its pooler unused, so there it is not head.
     """
     children = {name for name, _ in model.named_children()}
     heads = [name for name in CLASSIFIER_HEADS if name in children]
-    if any(name.split(".")[-1] == "pooler" for name, _ in model.named_modules()):
+    feeds_head = not isinstance(getattr(model, "config", None), PooledClassifierConfig)
+    if feeds_head and any(name.split(".")[-1] == "pooler" for name, _ in model.named_modules()):
         heads.append("pooler")
     return heads
 

@@ -48,7 +48,6 @@ from llmkd.task import Task, load_task
 from llmkd.training_data import (
     Example,
     balanced_class_weights,
-    prior_class_weights,
     split_examples,
     to_dataset,
     training_source,
@@ -89,13 +88,11 @@ class FinetuneConfig:
         default=0.5,
         metadata={"help": "weight of the soft (KL) term; 1 - alpha for hard CE (0 = hard labels only)"},
     )
-    class_weights: Literal["none", "balanced", "prior"] = field(
+    class_weights: Literal["none", "balanced"] = field(
         default="none",
         metadata={
             "help": "balanced: weight each example by n / (C * n_label) of its teacher label, so rare "
-            "labels count as much as common ones; prior: by its label's share among all the teacher's "
-            "labels in RUN/labels.jsonl over its share in the training set, undoing the label skew that "
-            "filtering adds (uses no gold)"
+            "labels count as much as common ones"
         },
     )
     epochs: int = field(default=3, metadata={"help": "training epochs"})
@@ -265,19 +262,6 @@ def load_examples(config: FinetuneConfig) -> tuple[Path, Path, Task, list[dict[s
     return run_dir, source, task, records, examples
 
 
-def class_weights(
-    kind: str, run_dir: Path, train: list[Example], labels: list[str]
-) -> list[float] | None:
-    """Per-label loss weights for ``--class-weights`` (None for ``none``)."""
-    train_ids = [e.label for e in train]
-    if kind == "balanced":
-        return balanced_class_weights(train_ids, len(labels))
-    if kind == "prior":
-        prior = usable_examples(list(read_jsonl(run_dir / "labels.jsonl")), labels)
-        return prior_class_weights(train_ids, [e.label for e in prior], len(labels))
-    return None
-
-
 def record_counts(
     source: Path,
     records: list[dict[str, Any]],
@@ -360,7 +344,11 @@ def finetune(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = N
     train, val = split_examples(examples, config.val_fraction, config.seed)
     if not val:
         warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
-    weights = class_weights(config.class_weights, run_dir, train, labels)
+    weights = (
+        balanced_class_weights([e.label for e in train], len(labels))
+        if config.class_weights == "balanced"
+        else None
+    )
 
     base = resolve_student(config.student)
     config = dataclasses.replace(config, pooling=resolve_pooling(base, config.pooling))

@@ -81,21 +81,6 @@ def balanced_class_weights(label_ids: list[int], n_classes: int) -> list[float]:
     return [n / (n_classes * c) if c > 0 else 0.0 for c in counts]
 
 
-def prior_class_weights(label_ids: list[int], prior_ids: list[int], n_classes: int) -> list[float]:
-    """Each class's share in ``prior_ids`` over its share in ``label_ids``; 0 where either has none.
-
-    Filtering keeps the easy labels more often (teachers agree most on neutral text), so the training set
-    is skewed against the hard classes; these weights restore the label mix of all the teacher's labels.
-    Example: prior ``[0, 0, 1, 1]``, training ``[0, 0, 0, 1]`` -> ``[0.5 / 0.75, 0.5 / 0.25] = [0.667, 2.0]``.
-    """
-    train = np.bincount(np.asarray(label_ids, dtype=int), minlength=n_classes).astype(float)
-    prior = np.bincount(np.asarray(prior_ids, dtype=int), minlength=n_classes).astype(float)
-    if not train.sum() or not prior.sum():
-        return [1.0] * n_classes
-    train, prior = train / train.sum(), prior / prior.sum()
-    return [float(p / t) if t > 0 and p > 0 else 0.0 for p, t in zip(prior, train, strict=True)]
-
-
 def to_dataset(examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
     """Tokenised ``datasets.Dataset`` with ``labels`` (hard) and ``teacher_probs`` (soft) columns."""
     data = Dataset.from_dict(

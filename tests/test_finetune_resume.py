@@ -10,8 +10,7 @@ import pytest
 from transformers import TrainerCallback
 
 from llmkd.finetune import FinetuneConfig, finetune, main
-from llmkd.runio import read_jsonl, write_jsonl
-from llmkd.training_data import balanced_class_weights, prior_class_weights
+from llmkd.training_data import balanced_class_weights
 from tests.test_finetune import make_run
 
 TEXTS = ["the company said profit rose", "jobs cut in the year", "the annual meeting"]
@@ -44,34 +43,6 @@ def config(run: Path, student: Path, **kw: object) -> FinetuneConfig:
 def test_balanced_class_weights_hand_values():
     assert balanced_class_weights([0, 0, 0, 1], 2) == pytest.approx([4 / 6, 2.0])
     assert balanced_class_weights([0, 2, 2, 2], 3) == pytest.approx([4 / 3, 0.0, 4 / 9])
-
-
-def test_prior_class_weights_hand_values():
-    assert prior_class_weights([0, 0, 0, 1], [0, 0, 1, 1], 2) == pytest.approx([0.5 / 0.75, 2.0])
-    # a class missing from training or from the prior gets 0; no labels at all -> no reweighting
-    assert prior_class_weights([0, 0], [0, 1, 2, 2], 3) == pytest.approx([0.25, 0.0, 0.0])
-    assert prior_class_weights([], [0, 1], 2) == [1.0, 1.0]
-
-
-def test_prior_class_weights_undo_the_filters_skew(tmp_path, tiny_bert_dir):
-    """labels.jsonl holds 10 of each label; the filtered file keeps all 10 neutral but 5 of the others."""
-    run = make_run(tmp_path, n=30)
-    records = list(read_jsonl(run / "labels.jsonl"))
-    kept, seen = [], {"positive": 0, "negative": 0}
-    for r in records:
-        if r["status"] != "ok":
-            continue
-        if r["label"] in seen:
-            if seen[r["label"]] == 5:
-                continue
-            seen[r["label"]] += 1
-        kept.append(r)
-    write_jsonl(run / "filtered.jsonl", kept)
-    args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "1", "--val-fraction", "0"]
-    assert main([*args, "--class-weights", "prior"]) == 0
-    weights = json.loads((run / "finetune_metrics.json").read_text())["class_weights"]
-    # shares: all labels 1/3 each; training 5/20, 5/20, 10/20
-    assert weights == pytest.approx({"positive": 4 / 3, "negative": 4 / 3, "neutral": 2 / 3})
 
 
 def test_class_weights_are_recorded(tmp_path, tiny_bert_dir):

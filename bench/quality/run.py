@@ -478,7 +478,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help="student seed (default 42)")
     parser.add_argument(
-        "--class-weights", choices=["none", "balanced", "prior"], default=None, help="finetune --class-weights"
+        "--class-weights", choices=["none", "balanced"], default=None, help="finetune --class-weights"
     )
     args = parser.parse_args()
     np.random.seed(0)

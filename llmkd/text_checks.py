@@ -13,8 +13,9 @@ _PUNCT = re.compile(r"[^\w\s]|_", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_WEB_TOKEN = re.compile(r"https?://\S+|www\.\S+|[@#$]\w+", re.UNICODE)  # URLs, @handles, #tags, $TICKERS
 
-# Frequent English function words; two hits make a longer text English (one can be a German 'an').
+# Frequent English function words, weighed against OTHER_STOPWORDS by looks_english.
 ENGLISH_STOPWORDS = frozenset(
     "a an the and or but of in on at to for from by with as is are was were be been has have had "  # noqa: SIM905
     "will would its it this that these those than after before over under up down per about into "
@@ -60,7 +61,7 @@ def non_alpha_fraction(text: str) -> float:
 OTHER_STOPWORDS = frozenset(
     """der das des dem den und ist nicht mit auf für von zu im eine einer sich auch nach wird
     le la les une des est et dans pour pas sur avec qui du au aux ce cette sont
-    el los las y en del por con para una es que se lo como más pero sus
+    el los las en del por con para una es que se lo como más pero sus
     il di che della delle nel sono per gli
     het een van en zijn niet met voor op dat ook
     och att det som för på är med av till den har inte
@@ -69,24 +70,25 @@ OTHER_STOPWORDS = frozenset(
 
 
 def looks_english(text: str, *, min_words_for_stopword_check: int = 8) -> bool:
-    """A cheap language guess: mostly ASCII letters and, for longer texts, at least one English
-    stopword and no more function words of other European languages than English ones.
+    """A cheap language guess: mostly ASCII letters and, for longer texts, no more function words of
+    other European languages than English ones.
 
-    Short texts (fewer than ``min_words_for_stopword_check`` words) are judged by the letters alone,
-    because headlines and tickers often have no function words. Texts without letters return True
-    (the non-alphabetic check handles them).
+    Headlines and tweets often have no function word at all ("London Underground Faces February Strike
+    Action"), so only foreign ones count against a text; URLs, @handles, #tags and $tickers are not
+    words. Short texts (fewer than ``min_words_for_stopword_check`` words) are judged by the letters
+    alone. Texts without letters return True (the non-alphabetic check handles them).
     """
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return True
     if sum(1 for c in letters if c.isascii()) / len(letters) < 0.8:
         return False
-    words = [w.casefold() for w in _WORD.findall(text)]
+    words = [w.casefold() for w in _WORD.findall(_WEB_TOKEN.sub(" ", text))]
     if len(words) < min_words_for_stopword_check:
         return True
     english = sum(1 for w in words if w in ENGLISH_STOPWORDS)
     foreign = sum(1 for w in words if w in OTHER_STOPWORDS)
-    return english >= 1 and english >= foreign
+    return english >= foreign
 
 
 def words(text: str) -> list[str]:

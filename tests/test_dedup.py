@@ -39,6 +39,18 @@ def test_text_checks_by_hand() -> None:
     assert looks_english("Nokia Q3 EPS beat")  # short: letters only
     assert not looks_english("Прибыль компании выросла на пять процентов за квартал")
     assert not looks_english("Der Umsatz stieg im dritten Quartal deutlich auf Millionen Euro an")
+    # headlines and tweets without a single function word are English too; URLs and tags are not words
+    assert looks_english("Exel Composites ' long-term growth prospects remain favourable , however .")
+    assert looks_english("London Underground Faces February Bakerloo Line Strike Action")
+    assert looks_english(
+        "December 2019 Stock Watch List. Continue reading: https://t.co/KPcN46wXqn #investing #stocks"
+    )
+    assert not looks_english(
+        "PRESENTANDO UNA REVOLUCION EN BLANQUEAMIENTO DENTAL: LA PASTA DENTAL COLGATE OPTIC WHITE"
+    )
+    assert not looks_english(
+        "Jeder Tester erhaelt kostenlos sechs Monate lang Updates und laut eigener Aussage Zugang"
+    )
 
 
 def test_shingles_and_jaccard_by_hand() -> None:

@@ -6,6 +6,7 @@ Each experiment writes ``bench/quality/results/<name>.json``; ``table`` rebuilds
     python bench/quality/run.py gold                  # (a) MiniLM on gold labels: the upper bound
     python bench/quality/run.py teacher --teacher-run qwen --variants hard soft ...
                                                       # (b) a local teacher on the split, (c) students
+    python bench/quality/run.py selftrain --teacher-run qwenlex   # (c) one self-training round
     python bench/quality/run.py simulated             # (d) students from the simulated strong teacher
     python bench/quality/run.py causal                # (e) the causal student
     python bench/quality/run.py table                 # README.md table from results/*.json
@@ -228,6 +229,7 @@ def distil_variants(
     epochs: int,
     teacher_run: Path | None = None,
     teacher_test_labels: Path | None = None,
+    extra_runs: list[str] | None = None,
 ) -> None:
     """Students from teacher ``rows``: hard (alpha 0) / soft (alpha 0.5, T 2), unfiltered / filtered.
 
@@ -289,7 +291,8 @@ def distil_variants(
         if variant.endswith("lora"):  # llmkd.finetune's defaults: LoRA r=8 at lr 5e-4
             flags = {**flags, "full": False, "lr": None}
         result = train_and_score(run, time_teacher=timed, teacher_labels=teacher_test_labels, **flags)
-        save(name, {"what": f"MiniLM from {prefix} teacher, {variant}", **info, **result})
+        what = f"MiniLM from {prefix} teacher, {variant}"
+        save(name, {"what": what, "extra_runs": extra_runs or [], **info, **result})
 
 
 def cross_fitted(name: str, rows: list[dict[str, Any]], epochs: int) -> list[dict[str, Any]]:
@@ -363,6 +366,8 @@ def exp_teacher(args: argparse.Namespace) -> None:
         )
     if args.variants:
         rows = batch_calibrated(train_rows) if args.batch_calibrated else train_rows
+        for extra in args.extra_run or []:  # more unlabelled text, labelled by the same teachers
+            rows = rows + teacher_records(RUNS / extra)
         prefix = f"c_{name}{'cal' if args.batch_calibrated else ''}"
         distil_variants(
             prefix,
@@ -371,6 +376,7 @@ def exp_teacher(args: argparse.Namespace) -> None:
             args.epochs or 3,
             teacher_run=RUNS / f"{name}-train",
             teacher_test_labels=RUNS / f"{name}-test" / "labels.jsonl",
+            extra_runs=args.extra_run,
         )
 
 
@@ -447,7 +453,34 @@ def exp_causal(args: argparse.Namespace) -> None:
     )
 
 
+def exp_selftrain(args: argparse.Namespace) -> None:
+    """(c) one round of self-training: the records a filtered student run kept keep their teacher labels,
+    the ones the filter dropped take the trained student's soft labels, and a new student (LoRA, the
+    defaults) trains on all of them. No gold anywhere."""
+    source = RUNS / args.from_run
+    kept = {r["id"] for r in read_jsonl(source / "filtered.jsonl")}
+    rows = [{**r, "gold": None} for r in teacher_records(RUNS / f"{args.teacher_run}-train")]
+    dropped = [r for r in rows if r["id"] not in kept]
+    relabelled = dict(
+        zip([r["id"] for r in dropped], relabelled_by_student(source / "student", dropped), strict=True)
+    )
+    rows = [relabelled.get(r["id"], r) for r in rows]
+    name = f"c_{args.teacher_run}_selftrain{SUBSET['suffix']}"
+    run = new_run(f"c_{args.teacher_run}-selftrain{SUBSET['suffix']}", rows)
+    flags = {
+        **ENCODER,
+        "epochs": args.epochs or 3,
+        "alpha": 0.5,
+        "temperature": 2.0,
+        "full": False,
+        "lr": None,
+    }
+    result = train_and_score(run, **flags)
+    save(name, {"what": f"self-training from {args.from_run}", "relabelled": len(dropped), **result})
+
+
 EXPERIMENTS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "selftrain": exp_selftrain,
     "gold": exp_gold,
     "simulated": exp_simulated,
     "causal": exp_causal,
@@ -477,6 +510,14 @@ def main() -> None:
         help="encoder head (default: llmkd.finetune's, head)",
     )
     parser.add_argument("--seed", type=int, default=None, help="student seed (default 42)")
+    parser.add_argument(
+        "--extra-run", action="append", help="teacher: also train on runs/NAME/labels.jsonl (repeatable)"
+    )
+    parser.add_argument(
+        "--from-run",
+        default="c_qwenlex-soft-teachers-agree-lora_pooler",
+        help="selftrain: the filtered student run whose student relabels what its filter dropped",
+    )
     parser.add_argument(
         "--class-weights", choices=["none", "balanced"], default=None, help="finetune --class-weights"
     )

@@ -38,6 +38,32 @@ STUDENTS = [
     ),
     ("c_qwenlex_soft-teachers-agree-lora_pooler_s7", "(c) … the same, seed 7"),
     (
+        "c_qwenlex_soft-teachers-agree-lora_pooler_e6",
+        "(c) … the same LoRA, 6 epochs (best epoch by held-out agreement with the teachers)",
+    ),
+    (
+        "c_qwenlex_soft-teachers-agree-lora_pooler_prior",
+        "(c) … the same LoRA, `--class-weights prior` (labels weighted back to the teachers' overall mix; "
+        "commit 6eab68c, dropped)",
+    ),
+    ("c_qwenlex_soft-teachers-agree-lora_pooler_prior_s7", "(c) … the same, seed 7"),
+    (
+        "c_qwenlex_soft-teachers-agree-lora_pooler_tweets",
+        "(c) … the same LoRA, plus 3,000 TFNS tweets (text only) labelled by the same two teachers "
+        "(1,792 of them agreed)",
+    ),
+    ("c_qwenlex_soft-teachers-agree-lora_pooler_tweets_s7", "(c) … the same, seed 7"),
+    (
+        "c_qwenlex_soft-teachers-agree-lora_pooler_tweetsall",
+        "(c) … the same LoRA, plus all 9,543 TFNS tweets (text only) labelled by the same two teachers",
+    ),
+    ("c_qwenlex_soft-teachers-agree-lora_pooler_tweetsall_s7", "(c) … the same, seed 7"),
+    (
+        "c_qwenlex_selftrain",
+        "(c) … one self-training round: the records the filter dropped take that LoRA student's soft labels, "
+        "a new LoRA student trains on all",
+    ),
+    (
         "c_qwenlex_soft-teachers-agree-lora",
         "(c) … the same LoRA with the BERT pooler frozen (before session 4's fix)",
     ),

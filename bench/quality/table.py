@@ -50,12 +50,12 @@ STUDENTS = [
     (
         "c_qwenlex_soft-teachers-agree-lora_pooler_tweets",
         "(c) … the same LoRA, plus 3,000 TFNS tweets (text only) labelled by the same two teachers "
-        "(1,792 of them agreed)",
+        "(1,616 of them kept by the agreement filter)",
     ),
     ("c_qwenlex_soft-teachers-agree-lora_pooler_tweets_s7", "(c) … the same, seed 7"),
     (
         "c_qwenlex_soft-teachers-agree-lora_pooler_tweetsall",
-        "(c) … the same LoRA, plus all 9,543 TFNS tweets (text only) labelled by the same two teachers",
+        "(c) … the same LoRA, plus all 9,543 TFNS tweets (text only) labelled by the same two teachers (5,534 kept)",
     ),
     ("c_qwenlex_soft-teachers-agree-lora_pooler_tweetsall_s7", "(c) … the same, seed 7"),
     (
@@ -141,7 +141,7 @@ def table_markdown() -> str:
             lines.append(f"| {title} | not run | | | | | |")
             continue
         held = f" (+{r['n_val']} held out)" if r.get("n_val") else ""
-        ratio = f"{100 * r['accuracy'] / best:.0f}%" if best and name.startswith("c_") else "—"
+        ratio = f"{100 * r['accuracy'] / best:.1f}%" if best and name.startswith("c_") else "—"
         lines.append(
             f"| {title} | {r.get('n_train')}{held} | **{f3(r.get('accuracy'))}** | "
             f"{f3(r.get('weighted_f1'))} | {f3(r.get('macro_f1'))} | {ratio} | {r.get('train_wall_s', 0):.0f} |"

@@ -475,16 +475,17 @@ def exp_selftrain(args: argparse.Namespace) -> None:
         "full": False,
         "lr": None,
     }
-    result = train_and_score(run, **flags)
+    test_labels = RUNS / f"{args.teacher_run}-test" / "labels.jsonl"
+    result = train_and_score(run, teacher_labels=test_labels, **flags)
     save(name, {"what": f"self-training from {args.from_run}", "relabelled": len(dropped), **result})
 
 
 EXPERIMENTS: dict[str, Callable[[argparse.Namespace], None]] = {
-    "selftrain": exp_selftrain,
     "gold": exp_gold,
     "simulated": exp_simulated,
     "causal": exp_causal,
     "teacher": exp_teacher,
+    "selftrain": exp_selftrain,
 }
 
 

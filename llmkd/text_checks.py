@@ -83,11 +83,11 @@ def looks_english(text: str, *, min_words_for_stopword_check: int = 8) -> bool:
         return True
     if sum(1 for c in letters if c.isascii()) / len(letters) < 0.8:
         return False
-    words = [w.casefold() for w in _WORD.findall(_WEB_TOKEN.sub(" ", text))]
-    if len(words) < min_words_for_stopword_check:
+    tokens = words(_WEB_TOKEN.sub(" ", text))
+    if len(tokens) < min_words_for_stopword_check:
         return True
-    english = sum(1 for w in words if w in ENGLISH_STOPWORDS)
-    foreign = sum(1 for w in words if w in OTHER_STOPWORDS)
+    english = sum(1 for w in tokens if w in ENGLISH_STOPWORDS)
+    foreign = sum(1 for w in tokens if w in OTHER_STOPWORDS)
     return english >= foreign
 
 

@@ -286,13 +286,17 @@ def distil_variants(
                 ),
                 "kept": len(chosen),
             }
-        soft = variant.startswith("soft")
-        flags = {**ENCODER, "epochs": epochs, "alpha": 0.5 if soft else 0.0, "temperature": 2.0}
-        if variant.endswith("lora"):  # llmkd.finetune's defaults: LoRA r=8 at lr 5e-4
-            flags = {**flags, "full": False, "lr": None}
+        flags = student_flags(epochs, soft=variant.startswith("soft"), lora=variant.endswith("lora"))
         result = train_and_score(run, time_teacher=timed, teacher_labels=teacher_test_labels, **flags)
         what = f"MiniLM from {prefix} teacher, {variant}"
         save(name, {"what": what, "extra_runs": extra_runs or [], **info, **result})
+
+
+def student_flags(epochs: int, soft: bool, lora: bool) -> dict[str, Any]:
+    """``FinetuneConfig`` flags: the bench's encoder settings, soft (alpha 0.5, T 2) or hard labels, and
+    llmkd.finetune's default LoRA (r 8, lr 5e-4) or the full fine-tune."""
+    flags = {**ENCODER, "epochs": epochs, "alpha": 0.5 if soft else 0.0, "temperature": 2.0}
+    return {**flags, "full": False, "lr": None} if lora else flags
 
 
 def cross_fitted(name: str, rows: list[dict[str, Any]], epochs: int) -> list[dict[str, Any]]:
@@ -467,15 +471,8 @@ def exp_selftrain(args: argparse.Namespace) -> None:
     rows = [relabelled.get(r["id"], r) for r in rows]
     name = f"c_{args.teacher_run}_selftrain{SUBSET['suffix']}"
     run = new_run(f"c_{args.teacher_run}-selftrain{SUBSET['suffix']}", rows)
-    flags = {
-        **ENCODER,
-        "epochs": args.epochs or 3,
-        "alpha": 0.5,
-        "temperature": 2.0,
-        "full": False,
-        "lr": None,
-    }
     test_labels = RUNS / f"{args.teacher_run}-test" / "labels.jsonl"
+    flags = student_flags(args.epochs or 3, soft=True, lora=True)
     result = train_and_score(run, teacher_labels=test_labels, **flags)
     save(name, {"what": f"self-training from {args.from_run}", "relabelled": len(dropped), **result})
 

@@ -56,6 +56,7 @@ from llmkd.training_data import (
 
 DEFAULT_LR_LORA = 5e-4
 DEFAULT_LR_FULL = 5e-5
+DEFAULT_LR_CAUSAL = 1e-3
 DEFAULT_MAX_LENGTH = 64
 
 
@@ -98,7 +99,10 @@ class FinetuneConfig:
     epochs: int = field(default=3, metadata={"help": "training epochs"})
     lr: float | None = field(
         default=None,
-        metadata={"help": f"learning rate (default {DEFAULT_LR_LORA} LoRA, {DEFAULT_LR_FULL} --full)"},
+        metadata={
+            "help": f"learning rate (default {DEFAULT_LR_LORA} LoRA, {DEFAULT_LR_FULL} --full, "
+            f"{DEFAULT_LR_CAUSAL} causal LoRA)"
+        },
     )
     batch_size: int = field(default=32, metadata={"help": "per-device batch size"})
     max_length: int | None = field(
@@ -124,6 +128,14 @@ class FinetuneConfig:
     lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha"})
     lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout"})
+    lora_targets: str = field(
+        default="auto",
+        metadata={
+            "help": "layers that get LoRA adapters: auto (encoder: peft's default for the architecture, "
+            "BERT's attention query/value; causal: every linear layer but the LM head), all-linear "
+            "(every linear layer outside the head), or comma-separated layer names such as q_proj,v_proj"
+        },
+    )
     full: bool = field(default=False, metadata={"help": "full fine-tune instead of LoRA"})
     seed: int = field(default=42, metadata={"help": "random seed (split, init, order)"})
     val_fraction: float = field(
@@ -163,6 +175,8 @@ class FinetuneConfig:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.full and self.lora_targets.strip() != "auto":
+            raise ConfigError("--lora-targets applies to LoRA students, not --full")
         if self.weight_decay < 0:
             raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         for name in ("epochs", "batch_size", "max_length", "lora_r"):
@@ -354,7 +368,7 @@ def finetune(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = N
     config = dataclasses.replace(config, pooling=resolve_pooling(base, config.pooling))
     model, tokenizer = load_classifier(config.student, labels, config.pooling)
     if not config.full:
-        model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout)
+        model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_targets)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     work = run_dir / CHECKPOINTS
     args = training_arguments(config, work, len(train), bool(val), lr, ["labels", "teacher_probs"])

@@ -92,3 +92,20 @@ def test_causal_student_trains_saves_and_predicts(tmp_path, tiny_llama):
     assert timed["items"] == 4 and timed["throughput_items_per_s"] > 0 and timed["parameters"] > 1000
     assert result["speedup_vs_local_teacher"] > 0
     assert result["cost"]["local_teachers_usd_per_1000"] and result["cost"]["student_usd_per_1000"] > 0
+
+
+def test_causal_lora_goes_on_every_linear_layer_but_the_lm_head(tiny_llama):
+    from transformers import AutoModelForCausalLM
+
+    from llmkd.students.causal import add_causal_lora
+
+    def adapted(targets: str) -> set[str]:
+        model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+        wrapped = add_causal_lora(model, 4, 8, 0.0, targets)
+        assert not any(p.requires_grad for n, p in wrapped.named_parameters() if "lora_" not in n)
+        names = [n for n, _ in wrapped.named_parameters() if "lora_A" in n]
+        return {n.split(".lora_A")[0].split(".")[-1] for n in names}
+
+    every = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert adapted("auto") == adapted("all-linear") == every
+    assert adapted("q_proj,v_proj") == {"q_proj", "v_proj"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmkd.errors import RunError
+from llmkd.errors import ConfigError, RunError
 from llmkd.finetune import main
 from llmkd.training_data import teacher_distribution, usable_examples
 
@@ -247,3 +247,31 @@ def test_lora_student_saves_its_trained_pooler(tmp_path, tiny_bert_dir):
     key = next(k for k in student if k.endswith("pooler.dense.weight"))
     assert not torch.allclose(student[key], base["pooler.dense.weight"])  # trained, merged, saved
     assert not any("lora" in k or "modules_to_save" in k for k in student)
+
+
+def test_lora_targets_all_linear_and_named(tiny_bert_dir):
+    from transformers import BertForSequenceClassification
+
+    from llmkd.students.encoder import add_lora
+
+    def adapted(targets: str) -> set[str]:
+        bert = BertForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=3)
+        names = [n for n, p in add_lora(bert, 4, 8, 0.0, targets).named_parameters() if "lora_A" in n]
+        return {n.split(".lora_A")[0].split(".")[-1] for n in names}
+
+    assert adapted("auto") == {"query", "value"}
+    assert adapted("all-linear") == {"query", "key", "value", "dense"}
+    assert adapted("key, value") == {"key", "value"}
+    bert = BertForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=3)
+    wrapped = add_lora(bert, 4, 8, 0.0, "dense")  # BERT's pooler has a `dense` too: it stays a full head
+    assert not any("pooler" in n and "lora_" in n for n, _ in wrapped.named_parameters())
+    assert any("pooler" in n and p.requires_grad for n, p in wrapped.named_parameters())
+
+
+def test_bad_lora_targets_name_the_layers(tmp_path, tiny_bert_dir):
+    run = make_run(tmp_path)
+    with pytest.raises(ConfigError, match=r"no linear layer 'q_proj' .*: dense, key, query, value$"):
+        main(["--run", str(run), "--student", str(tiny_bert_dir), "--lora-targets", "q_proj"])
+    with pytest.raises(ConfigError, match="not --full"):
+        main(["--run", str(run), "--full", "--lora-targets", "all-linear"])
+    assert not (run / "student").exists()

@@ -41,6 +41,7 @@ RESULTS = HERE / "results"
 TRAIN, TEST = DATA / "train.jsonl", DATA / "test.jsonl"
 LABELS = ["positive", "negative", "neutral"]
 ENCODER: dict[str, Any] = {"full": True, "epochs": 3, "max_length": 64, "batch_size": 32, "seed": 42}
+LORA: dict[str, Any] = {}  # --lora-targets, for the LoRA variants only
 SUBSET: dict[str, Any] = {"train": None, "suffix": ""}  # --train-limit N: first N train items; --suffix
 
 
@@ -296,7 +297,7 @@ def student_flags(epochs: int, soft: bool, lora: bool) -> dict[str, Any]:
     """``FinetuneConfig`` flags: the bench's encoder settings, soft (alpha 0.5, T 2) or hard labels, and
     llmkd.finetune's default LoRA (r 8, lr 5e-4) or the full fine-tune."""
     flags = {**ENCODER, "epochs": epochs, "alpha": 0.5 if soft else 0.0, "temperature": 2.0}
-    return {**flags, "full": False, "lr": None} if lora else flags
+    return {**flags, "full": False, "lr": None, **LORA} if lora else flags
 
 
 def cross_fitted(name: str, rows: list[dict[str, Any]], epochs: int) -> list[dict[str, Any]]:
@@ -428,29 +429,38 @@ def batch_calibrated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def exp_causal(args: argparse.Namespace) -> None:
-    """(e) the causal student (SmolLM2-135M + LoRA) from the simulated teacher, on a subset."""
+    """(e) the causal student (SmolLM2-135M + LoRA, llmkd.finetune's causal defaults) from the simulated
+    teacher, on the first ``--limit`` train items."""
     limit = args.limit or 300
     rows = [{**r, "gold": None} for r in teacher_records(RUNS / "sim-train")][:limit]
-    run = new_run("e-causal", rows)
+    name = f"e_causal{SUBSET['suffix']}"
+    run = new_run(name.replace("_", "-"), rows)
     started = time.perf_counter()
-    metrics = finetune(
-        FinetuneConfig(run=str(run), student_kind="causal", epochs=args.epochs or 1, batch_size=8, seed=42)
-    )
+    flags = {"epochs": args.epochs or 1, "batch_size": 8, "seed": 42, **LORA}
+    if args.lr:
+        flags["lr"] = args.lr
+    metrics = finetune(FinetuneConfig(run=str(run), student_kind="causal", **flags))
     train_s = time.perf_counter() - started
     test_limit = args.test_limit
     result = evaluate(
         EvaluateConfig(run=str(run), gold=str(TEST), time_teacher=False, plots=False, limit=test_limit)
     )
     s = result["student"]
+    config = json.loads((run / "finetune_config.json").read_text())
     save(
-        "e_causal",
+        name,
         {
             "what": f"SmolLM2-135M LoRA causal student from the SIMULATED teacher, first {limit} train items",
             "accuracy": s["accuracy"],
             "macro_f1": s["macro_f1"],
             "weighted_f1": s["weighted_f1"],
+            "recall": {k: round(v["recall"], 3) for k, v in s["per_class"].items()},
             "n_test": s["n"],
             "n_train": metrics["n_train"],
+            "n_val": metrics["n_val"],
+            "held_out_accuracy": metrics["held_out_accuracy"],
+            "trainable_parameters": metrics["trainable_parameters"],
+            "flags": {k: config.get(k) for k in ("epochs", "lr", "lora_r", "lora_targets", "batch_size")},
             "train_wall_s": round(train_s, 1),
             "student_items_per_s": round(s["throughput_items_per_s"], 2),
         },
@@ -519,6 +529,7 @@ def main() -> None:
     parser.add_argument(
         "--class-weights", choices=["none", "balanced"], default=None, help="finetune --class-weights"
     )
+    parser.add_argument("--lora-targets", default=None, help="finetune --lora-targets (LoRA variants)")
     args = parser.parse_args()
     np.random.seed(0)
     torch.set_num_threads(args.threads)
@@ -532,6 +543,8 @@ def main() -> None:
         ENCODER["seed"] = args.seed
     if args.class_weights:
         ENCODER["class_weights"] = args.class_weights
+    if args.lora_targets:
+        LORA["lora_targets"] = args.lora_targets
     if args.experiment == "table":
         from table import write_table
 

@@ -59,6 +59,11 @@ STUDENTS = [
     ),
     ("c_qwenlex_soft-teachers-agree-lora_pooler_tweetsall_s7", "(c) … the same, seed 7"),
     (
+        "c_qwenlex_soft-teachers-agree-lora_alllinear",
+        "(c) … the same LoRA on every linear layer (`--lora-targets all-linear`), no tweets",
+    ),
+    ("c_qwenlex_soft-teachers-agree-lora_alllinear_s7", "(c) … the same, seed 7"),
+    (
         "c_qwenlex_selftrain",
         "(c) … one self-training round: the records the filter dropped take that LoRA student's soft labels, "
         "a new LoRA student trains on all",
@@ -96,8 +101,17 @@ STUDENTS = [
         "d_sim_soft-filtered-lora_pooler",
         "(d) … soft, filtered, LoRA r=8 at lr 5e-4 (llmkd.finetune's default; pooler trained) instead of full",
     ),
+    (
+        "d_sim_soft-filtered-lora_alllinear",
+        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 on every linear layer (`--lora-targets all-linear`)",
+    ),
     ("d_sim_soft-filtered_v2", "(d) … soft, filtered, `[CLS]` head, no warm-up or decay (session 2)"),
-    ("e_causal", "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher"),
+    (
+        "e_causal_alllinear",
+        "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher, llmkd's causal defaults "
+        "(LoRA on every linear layer, lr 1e-3)",
+    ),
+    ("e_causal", "(e) … the same with LoRA on attention q/v at lr 2e-4 (the defaults before session 6)"),
 ]
 
 

@@ -1,7 +1,8 @@
 """``python -m llmkd.demo`` (what ``make demo`` runs): the whole pipeline on the embedded defaults.
 
-The local teacher (SmolLM2-135M-Instruct) labels the team-written demo sample, the filter cleans it, a
-MiniLM-L6 student is distilled with LoRA, and both are scored on the separate hand-labelled set.
+Two local teachers, the embedded SmolLM2-135M-Instruct and llmkd's finance lexicon, label the team-written
+demo sample; the filter keeps the records on which they agree; a MiniLM-L6 student is distilled with LoRA;
+teachers and student are scored on the separate hand-labelled set.
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ def _stage(name: str, main: Callable[[list[str]], int], argv: list[str], timings
         raise SystemExit(code)
 
 
-def run_demo(run_dir: Path, epochs: int) -> dict[str, float]:
+DEFAULT_TEACHERS = ["local", "lexicon"]
+
+
+def run_demo(run_dir: Path, epochs: int, teachers: list[str]) -> dict[str, float]:
     data = demo_dir()
+    teacher_flags = [flag for spec in teachers for flag in ("--teacher", spec)]
+    several = len(teachers) > 1
     train, gold = str(data / "train.csv"), str(data / "eval.csv")
     teacher_on_gold = run_dir / "teacher-on-gold"
     timings: dict[str, float] = {}
@@ -36,7 +42,17 @@ def run_demo(run_dir: Path, epochs: int) -> dict[str, float]:
     _stage(
         "generate",
         generate.main,
-        ["--input", train, "--id-column", "id", "--max-new-tokens", "32", "--run", str(run_dir)],
+        [
+            "--input",
+            train,
+            "--id-column",
+            "id",
+            *teacher_flags,
+            "--max-new-tokens",
+            "32",
+            "--run",
+            str(run_dir),
+        ],
         timings,
     )
     _stage(
@@ -49,16 +65,17 @@ def run_demo(run_dir: Path, epochs: int) -> dict[str, float]:
             "id",
             "--label-column",
             "label",
+            *teacher_flags,
             "--no-rationale",
             "--run",
             str(teacher_on_gold),
         ],
         timings,
     )
-    # The calibrated 135M teacher is rarely sure of anything: keep labels above 0.4 rather than 0.5.
-    _stage(
-        "filter", filter.main, ["--run", str(run_dir), "--exclude", gold, "--min-confidence", "0.4"], timings
-    )
+    # Several teachers: keep what they all agree on (their mistakes differ). One calibrated 135M teacher is
+    # rarely sure of anything: keep its labels above 0.4 rather than 0.5.
+    policy = ["--min-agreement", "1", "--min-confidence", "0"] if several else ["--min-confidence", "0.4"]
+    _stage("filter", filter.main, ["--run", str(run_dir), "--exclude", gold, *policy], timings)
     _stage("finetune", finetune.main, ["--run", str(run_dir), "--epochs", str(epochs)], timings)
     _stage(
         "evaluate",
@@ -91,9 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmkd.demo", description=__doc__)
     parser.add_argument("--run", default="artifacts/demo", help="Run directory for the demo.")
     parser.add_argument("--epochs", type=int, default=8, help="Student training epochs.")
+    parser.add_argument(
+        "--teacher",
+        action="append",
+        help="a teacher spec as in llmkd.generate (repeatable; default: local and lexicon, trained where "
+        "they agree; one teacher: its labels above 0.4 confidence)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    timings = run_demo(Path(args.run), args.epochs)
+    timings = run_demo(Path(args.run), args.epochs, args.teacher or DEFAULT_TEACHERS)
     print_summary(Path(args.run), timings, time.perf_counter() - start)
     return 0
 

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from llmkd.errors import ConfigError, RunError
 from llmkd.runio import atomic_write_text, save_config, write_json
 from llmkd.students.encoder import quiet_transformers
+from llmkd.students.lora import linear_modules, resolve_targets
 from llmkd.task import Task
 from llmkd.teachers.label_scoring import label_logprobs, prefix_cache
 
@@ -45,7 +46,6 @@ LABEL_TASK = "[label]"
 RATIONALE_TASK = "[rationale]"
 IGNORE = -100
 DEFAULT_MAX_LENGTH = 160
-DEFAULT_LR = 2e-4
 HELD_OUT_SCORED = 256
 
 
@@ -210,11 +210,16 @@ def _padding_collator(tokenizer: Any) -> Any:
     return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, padding=True)
 
 
-def add_causal_lora(model: Any, r: int, alpha: int, dropout: float) -> Any:
-    """Wrap a causal LM in LoRA adapters (peft's default target modules for its architecture)."""
+def add_causal_lora(model: Any, r: int, alpha: int, dropout: float, targets: str = "auto") -> Any:
+    """Wrap a causal LM in LoRA adapters; ``targets`` (``--lora-targets``) ``auto`` = every linear layer
+    but the LM head, which let SmolLM2-135M learn the task where the attention ``q``/``v`` default did not."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=r, lora_alpha=alpha, lora_dropout=dropout)
+    skip = ["lm_head"]
+    modules = resolve_targets(model, targets, linear_modules(model, skip), skip)
+    config = LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=modules
+    )
     with quiet_transformers():
         return get_peft_model(model, config)
 
@@ -266,7 +271,13 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
     from llmkd.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
     from llmkd.cli import warn
     from llmkd.embedded import resolve_causal_model
-    from llmkd.finetune import _QuietProgress, load_examples, record_counts, training_arguments
+    from llmkd.finetune import (
+        DEFAULT_LR_CAUSAL,
+        _QuietProgress,
+        load_examples,
+        record_counts,
+        training_arguments,
+    )
     from llmkd.training_data import split_examples
 
     if config.full or config.class_weights != "none":
@@ -274,7 +285,7 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
     run_dir, source, task, records, examples = load_examples(config)
     spec = "local" if config.student == "minilm" else config.student
     max_length = config.max_length or DEFAULT_MAX_LENGTH
-    lr = config.lr if config.lr is not None else DEFAULT_LR
+    lr = config.lr if config.lr is not None else DEFAULT_LR_CAUSAL
     output = Path(config.output or run_dir / "student-causal")
     config = dataclasses.replace(
         config, student=spec, lr=lr, max_length=max_length, task=task.name, output=str(output), full=False
@@ -299,7 +310,7 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
     train_rows = build_examples(train, task, encoder, config.causal_system_prompt, share, config.seed)
     val_rows = build_examples(val, task, encoder, config.causal_system_prompt, 0.0, config.seed)
     n_rationale = len(train_rows) - len(train)
-    model = add_causal_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout)
+    model = add_causal_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_targets)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     work = run_dir / CHECKPOINTS

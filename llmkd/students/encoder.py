@@ -23,6 +23,7 @@ from transformers.utils import logging as hf_logging
 
 from llmkd.embedded import resolve_encoder_model
 from llmkd.errors import ConfigError, RunError
+from llmkd.students.lora import resolve_targets
 from llmkd.students.pooled import PooledClassifierConfig, mean_pooled_classifier, trained_pooling
 
 CLASSIFIER_HEADS = ("pre_classifier", "classifier", "score")
@@ -133,17 +134,22 @@ def head_modules(model: torch.nn.Module) -> list[str]:
     return heads
 
 
-def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float) -> Any:
-    """Wrap ``model`` in LoRA adapters (sequence classification); the head stays fully trainable."""
+def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float, targets: str = "auto") -> Any:
+    """Wrap ``model`` in LoRA adapters (sequence classification); the head stays fully trainable.
+
+    ``targets`` is ``--lora-targets``: ``auto`` = peft's default for the architecture (BERT: attention
+    ``query``/``value``), ``all-linear``, or module names.
+    """
     from peft import LoraConfig, TaskType, get_peft_model
 
+    heads = head_modules(model)
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
-        target_modules=lora_target_modules(model),
-        modules_to_save=head_modules(model),
+        target_modules=resolve_targets(model, targets, lora_target_modules(model), heads),
+        modules_to_save=heads,
     )
     with quiet_transformers():
         return get_peft_model(model, config)

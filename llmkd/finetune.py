@@ -131,9 +131,8 @@ class FinetuneConfig:
     lora_targets: str = field(
         default="auto",
         metadata={
-            "help": "layers that get LoRA adapters: auto (encoder: peft's default for the architecture, "
-            "BERT's attention query/value; causal: every linear layer but the LM head), all-linear "
-            "(every linear layer outside the head), or comma-separated layer names such as q_proj,v_proj"
+            "help": "layers that get LoRA adapters: auto = all-linear = every linear layer outside the "
+            "classifier head / LM head, or comma-separated layer names such as query,value or q_proj,v_proj"
         },
     )
     full: bool = field(default=False, metadata={"help": "full fine-tune instead of LoRA"})

@@ -34,7 +34,8 @@ STUDENTS = [
     ("c_qwenlex_hard-teachers-agree", "(c) … hard labels"),
     (
         "c_qwenlex_soft-teachers-agree-lora_pooler",
-        "(c) … LoRA r=8 at lr 5e-4 (llmkd.finetune's default) instead of full, pooler trained with the head",
+        "(c) … LoRA r=8 at lr 5e-4 on attention query/value (llmkd's default before session 6) instead of full, "
+        "pooler trained with the head",
     ),
     ("c_qwenlex_soft-teachers-agree-lora_pooler_s7", "(c) … the same, seed 7"),
     (
@@ -60,7 +61,7 @@ STUDENTS = [
     ("c_qwenlex_soft-teachers-agree-lora_pooler_tweetsall_s7", "(c) … the same, seed 7"),
     (
         "c_qwenlex_soft-teachers-agree-lora_alllinear",
-        "(c) … the same LoRA on every linear layer (`--lora-targets all-linear`), no tweets",
+        "(c) … the same LoRA on every linear layer (llmkd's default since session 6), no tweets",
     ),
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_s7", "(c) … the same, seed 7"),
     (
@@ -99,11 +100,11 @@ STUDENTS = [
     ("d_sim_soft-filtered_head_warm", "(d) … soft, filtered, llmkd's defaults (`[CLS]` head)"),
     (
         "d_sim_soft-filtered-lora_pooler",
-        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 (llmkd.finetune's default; pooler trained) instead of full",
+        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 on query/value (the default before session 6) instead of full",
     ),
     (
         "d_sim_soft-filtered-lora_alllinear",
-        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 on every linear layer (`--lora-targets all-linear`)",
+        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 on every linear layer (the default since session 6)",
     ),
     ("d_sim_soft-filtered_v2", "(d) … soft, filtered, `[CLS]` head, no warm-up or decay (session 2)"),
     (

@@ -212,7 +212,7 @@ def _padding_collator(tokenizer: Any) -> Any:
 
 def add_causal_lora(model: Any, r: int, alpha: int, dropout: float, targets: str = "auto") -> Any:
     """Wrap a causal LM in LoRA adapters; ``targets`` (``--lora-targets``) ``auto`` = every linear layer
-    but the LM head, which let SmolLM2-135M learn the task where the attention ``q``/``v`` default did not."""
+    but the LM head, which let SmolLM2-135M learn the task where attention ``q``/``v`` alone did not."""
     from peft import LoraConfig, TaskType, get_peft_model
 
     skip = ["lm_head"]

@@ -23,11 +23,10 @@ from transformers.utils import logging as hf_logging
 
 from llmkd.embedded import resolve_encoder_model
 from llmkd.errors import ConfigError, RunError
-from llmkd.students.lora import resolve_targets
+from llmkd.students.lora import linear_modules, resolve_targets
 from llmkd.students.pooled import PooledClassifierConfig, mean_pooled_classifier, trained_pooling
 
 CLASSIFIER_HEADS = ("pre_classifier", "classifier", "score")
-FALLBACK_LORA_TARGETS = ["query", "value"]
 
 
 EMBEDDED_NAMES = {
@@ -108,17 +107,6 @@ def load_classifier(
     return model, tokenizer
 
 
-def lora_target_modules(model: PreTrainedModel) -> list[str]:
-    """peft's default LoRA targets for the model type, else the attention ``query``/``value`` layers."""
-    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
-
-    config = model.config
-    pooled = isinstance(config, PooledClassifierConfig)
-    model_type = config.encoder.get("model_type", "") if pooled else getattr(config, "model_type", "")
-    targets = DEFAULTS.get(model_type, None)
-    return list(targets) if targets else list(FALLBACK_LORA_TARGETS)
-
-
 def head_modules(model: torch.nn.Module) -> list[str]:
     """Names of the classification-head modules, trained in full next to the LoRA adapters.
 
@@ -137,18 +125,19 @@ def head_modules(model: torch.nn.Module) -> list[str]:
 def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float, targets: str = "auto") -> Any:
     """Wrap ``model`` in LoRA adapters (sequence classification); the head stays fully trainable.
 
-    ``targets`` is ``--lora-targets``: ``auto`` = peft's default for the architecture (BERT: attention
-    ``query``/``value``), ``all-linear``, or module names.
+    ``targets`` is ``--lora-targets``: ``auto`` and ``all-linear`` = every linear layer outside the head
+    (on PhraseBank 0.2–1.4 points above attention ``query``/``value`` only, ``bench/quality``), or names.
     """
     from peft import LoraConfig, TaskType, get_peft_model
 
     heads = head_modules(model)
+    skip = [*heads, "pooler"]  # a pooler is head, or (mean-pooled student) unused
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
-        target_modules=resolve_targets(model, targets, lora_target_modules(model), heads),
+        target_modules=resolve_targets(model, targets, linear_modules(model, skip), skip),
         modules_to_save=heads,
     )
     with quiet_transformers():

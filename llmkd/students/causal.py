@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from llmkd.errors import ConfigError, RunError
 from llmkd.runio import atomic_write_text, save_config, write_json
 from llmkd.students.encoder import quiet_transformers
-from llmkd.students.lora import linear_modules, resolve_targets
+from llmkd.students.lora import resolve_targets
 from llmkd.task import Task
 from llmkd.teachers.label_scoring import label_logprobs, prefix_cache
 
@@ -211,12 +211,10 @@ def _padding_collator(tokenizer: Any) -> Any:
 
 
 def add_causal_lora(model: Any, r: int, alpha: int, dropout: float, targets: str = "auto") -> Any:
-    """Wrap a causal LM in LoRA adapters; ``targets`` (``--lora-targets``) ``auto`` = every linear layer
-    but the LM head, which let SmolLM2-135M learn the task where attention ``q``/``v`` alone did not."""
+    """Wrap a causal LM in LoRA adapters; ``targets`` is ``--lora-targets``, the LM head never gets one."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    skip = ["lm_head"]
-    modules = resolve_targets(model, targets, linear_modules(model, skip), skip)
+    modules = resolve_targets(model, targets, skip=["lm_head"])
     config = LoraConfig(
         task_type=TaskType.CAUSAL_LM, r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=modules
     )

@@ -23,7 +23,7 @@ from transformers.utils import logging as hf_logging
 
 from llmkd.embedded import resolve_encoder_model
 from llmkd.errors import ConfigError, RunError
-from llmkd.students.lora import linear_modules, resolve_targets
+from llmkd.students.lora import resolve_targets
 from llmkd.students.pooled import PooledClassifierConfig, mean_pooled_classifier, trained_pooling
 
 CLASSIFIER_HEADS = ("pre_classifier", "classifier", "score")
@@ -125,8 +125,7 @@ def head_modules(model: torch.nn.Module) -> list[str]:
 def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float, targets: str = "auto") -> Any:
     """Wrap ``model`` in LoRA adapters (sequence classification); the head stays fully trainable.
 
-    ``targets`` is ``--lora-targets``: ``auto`` and ``all-linear`` = every linear layer outside the head
-    (on PhraseBank 0.2–1.4 points above attention ``query``/``value`` only, ``bench/quality``), or names.
+    ``targets`` is ``--lora-targets`` (:func:`llmkd.students.lora.resolve_targets`).
     """
     from peft import LoraConfig, TaskType, get_peft_model
 
@@ -137,7 +136,7 @@ def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float, targets
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
-        target_modules=resolve_targets(model, targets, linear_modules(model, skip), skip),
+        target_modules=resolve_targets(model, targets, skip),
         modules_to_save=heads,
     )
     with quiet_transformers():

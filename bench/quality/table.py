@@ -64,6 +64,7 @@ STUDENTS = [
         "(c) … the same LoRA on every linear layer (llmkd's default since session 6), no tweets",
     ),
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_s7", "(c) … the same, seed 7"),
+    ("c_qwenlex_soft-teachers-agree-lora_alllinear_s1", "(c) … the same, seed 1 (llmkd's defaults)"),
     (
         "c_qwenlex_selftrain",
         "(c) … one self-training round: the records the filter dropped take that LoRA student's soft labels, "

@@ -43,6 +43,7 @@ from llmkd.students.encoder import (
     resolve_student,
     save_student,
 )
+from llmkd.students.lora import AUTO as LORA_AUTO
 from llmkd.students.model_card import encoder_model_card
 from llmkd.task import Task, load_task
 from llmkd.training_data import (
@@ -174,7 +175,7 @@ class FinetuneConfig:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.full and self.lora_targets.strip() != "auto":
+        if self.full and self.lora_targets.strip() != LORA_AUTO:
             raise ConfigError("--lora-targets applies to LoRA students, not --full")
         if self.weight_decay < 0:
             raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")

@@ -42,6 +42,7 @@ TRAIN, TEST = DATA / "train.jsonl", DATA / "test.jsonl"
 LABELS = ["positive", "negative", "neutral"]
 ENCODER: dict[str, Any] = {"full": True, "epochs": 3, "max_length": 64, "batch_size": 32, "seed": 42}
 LORA: dict[str, Any] = {}  # --lora-targets, for the LoRA variants only
+DEFAULT_SELFTRAIN_SOURCE = "c_qwenlex-soft-teachers-agree-lora_pooler"
 SUBSET: dict[str, Any] = {"train": None, "suffix": ""}  # --train-limit N: first N train items; --suffix
 
 
@@ -313,7 +314,7 @@ def cross_fitted(name: str, rows: list[dict[str, Any]], epochs: int) -> list[dic
             run = new_run(f"{name}{k}", [rows[i] for i in fit])
             finetune(FinetuneConfig(run=str(run), **{**ENCODER, "epochs": epochs, "alpha": 0.0}))
         for i, row in zip(
-            apply, relabelled_by_student(run / "student", [rows[i] for i in apply]), strict=True
+            apply, relabelled_by_students([run / "student"], [rows[i] for i in apply]), strict=True
         ):
             out[i] = row
     return [r for r in out if r is not None]
@@ -329,13 +330,18 @@ def label_issues(rows: list[dict[str, Any]], out_of_fold: list[dict[str, Any]]) 
     return [bool(x) for x in find_label_issues(labels, probs / probs.sum(1, keepdims=True))]
 
 
-def relabelled_by_student(student: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` relabelled by a trained student (its argmax and probabilities replace the teacher's)."""
+def relabelled_by_students(students: list[Path], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` relabelled by trained students: the argmax of their mean probabilities and those
+    probabilities replace the teacher's."""
     from llmkd.students.encoder import load_student, predict_probs
 
-    model, tokenizer = load_student(student)
-    probs = predict_probs(model, tokenizer, [r["text"] for r in rows], max_length=64, progress=False)
-    names = [model.config.id2label[i] for i in range(probs.shape[1])]
+    per_student = []
+    for student in students:
+        model, tokenizer = load_student(student)
+        texts = [r["text"] for r in rows]
+        per_student.append(predict_probs(model, tokenizer, texts, max_length=64, progress=False))
+        names = [model.config.id2label[i] for i in range(per_student[-1].shape[1])]
+    probs = np.mean(per_student, axis=0)
     return [
         {
             **r,
@@ -469,22 +475,61 @@ def exp_causal(args: argparse.Namespace) -> None:
 
 def exp_selftrain(args: argparse.Namespace) -> None:
     """(c) one round of self-training: the records a filtered student run kept keep their teacher labels,
-    the ones the filter dropped take the trained student's soft labels, and a new student (LoRA, the
-    defaults) trains on all of them. No gold anywhere."""
-    source = RUNS / args.from_run
-    kept = {r["id"] for r in read_jsonl(source / "filtered.jsonl")}
+    the ones the filter dropped take the trained student's soft labels (the mean of several students'
+    with ``--from-run`` repeated: runs of one recipe with other seeds, so the same filter), and a new
+    student (LoRA, the defaults) trains on all of them. No gold anywhere."""
+    sources = [RUNS / name for name in args.from_run or [DEFAULT_SELFTRAIN_SOURCE]]
+    kept = {r["id"] for r in read_jsonl(sources[0] / "filtered.jsonl")}
+    if any({r["id"] for r in read_jsonl(s / "filtered.jsonl")} != kept for s in sources[1:]):
+        raise SystemExit("--from-run: the runs' filters kept different records; use runs of one recipe")
     rows = [{**r, "gold": None} for r in teacher_records(RUNS / f"{args.teacher_run}-train")]
     dropped = [r for r in rows if r["id"] not in kept]
-    relabelled = dict(
-        zip([r["id"] for r in dropped], relabelled_by_student(source / "student", dropped), strict=True)
-    )
+    students = [s / "student" for s in sources]
+    relabelled = dict(zip([r["id"] for r in dropped], relabelled_by_students(students, dropped), strict=True))
     rows = [relabelled.get(r["id"], r) for r in rows]
     name = f"c_{args.teacher_run}_selftrain{SUBSET['suffix']}"
     run = new_run(f"c_{args.teacher_run}-selftrain{SUBSET['suffix']}", rows)
     test_labels = RUNS / f"{args.teacher_run}-test" / "labels.jsonl"
     flags = student_flags(args.epochs or 3, soft=True, lora=True)
     result = train_and_score(run, teacher_labels=test_labels, **flags)
-    save(name, {"what": f"self-training from {args.from_run}", "relabelled": len(dropped), **result})
+    what = f"self-training from {', '.join(s.name for s in sources)}"
+    save(name, {"what": what, "relabelled": len(dropped), **result})
+
+
+def exp_seedmix(args: argparse.Namespace) -> None:
+    """(c) do several seeds of one student recipe (``--from-run``, repeated) make different mistakes? Test
+    accuracy of each, of their mean probabilities (an ensemble, N times slower) and of their mean weights
+    (a uniform model soup, Wortsman et al. 2022: one model, as fast as each)."""
+    from llmkd.students.encoder import load_student, predict_probs
+
+    test = gold_rows(TEST)
+    texts, gold = [r["text"] for r in test], [r["label"] for r in test]
+    students = [load_student(RUNS / name / "student") for name in args.from_run]
+    names = [students[0][0].config.id2label[i] for i in range(len(LABELS))]
+
+    def accuracy(probs: np.ndarray) -> float:
+        return float(np.mean([names[int(i)] == g for i, g in zip(probs.argmax(axis=1), gold, strict=True)]))
+
+    probs = [predict_probs(m, t, texts, max_length=128, progress=False) for m, t in students]
+    states = [m.state_dict() for m, _ in students]
+    soup, tokenizer = students[0]
+    soup.load_state_dict(
+        {
+            k: sum(s[k] for s in states) / len(states) if v.is_floating_point() else v
+            for k, v in states[0].items()
+        }
+    )
+    save(
+        f"c_{args.teacher_run}_seedmix{SUBSET['suffix']}",
+        {
+            "what": "several seeds of one student: each, their probability mean, their weight mean",
+            "runs": args.from_run,
+            "each": [accuracy(p) for p in probs],
+            "ensemble": accuracy(np.mean(probs, axis=0)),
+            "soup": accuracy(predict_probs(soup, tokenizer, texts, max_length=128, progress=False)),
+            "n_test": len(test),
+        },
+    )
 
 
 EXPERIMENTS: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -493,6 +538,7 @@ EXPERIMENTS: dict[str, Callable[[argparse.Namespace], None]] = {
     "causal": exp_causal,
     "teacher": exp_teacher,
     "selftrain": exp_selftrain,
+    "seedmix": exp_seedmix,
 }
 
 
@@ -523,8 +569,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--from-run",
-        default="c_qwenlex-soft-teachers-agree-lora_pooler",
-        help="selftrain: the filtered student run whose student relabels what its filter dropped",
+        action="append",
+        help="selftrain: the filtered student run whose student relabels what its filter dropped; seedmix: the runs to mix "
+        f"(repeatable: their mean; default {DEFAULT_SELFTRAIN_SOURCE})",
     )
     parser.add_argument(
         "--class-weights", choices=["none", "balanced"], default=None, help="finetune --class-weights"

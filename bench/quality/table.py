@@ -66,9 +66,20 @@ STUDENTS = [
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_s7", "(c) … the same, seed 7"),
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_s1", "(c) … the same, seed 1 (llmkd's defaults)"),
     (
+        "c_qwenlex_soft-teachers-agree-lora_alllinear_mean",
+        "(c) … the same LoRA (every linear layer), mean-pooled head",
+    ),
+    ("c_qwenlex_soft-teachers-agree-lora_alllinear_mean_s7", "(c) … the same, seed 7"),
+    ("c_qwenlex_soft-teachers-agree-lora_alllinear_mean_s1", "(c) … the same, seed 1"),
+    (
+        "c_qwenlex_selftrain_ens3",
+        "(c) … one self-training round from the three seeds of the every-linear-layer LoRA student: the "
+        "records the filter dropped take their mean soft labels, a new student (llmkd's defaults) trains on all",
+    ),
+    (
         "c_qwenlex_selftrain",
-        "(c) … one self-training round: the records the filter dropped take that LoRA student's soft labels, "
-        "a new LoRA student trains on all",
+        "(c) … one self-training round: the records the filter dropped take the q/v LoRA student's soft "
+        "labels, a new q/v LoRA student trains on all (session 5)",
     ),
     (
         "c_qwenlex_soft-teachers-agree-lora",

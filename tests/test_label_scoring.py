@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
+from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from llmkd.teachers.label_scoring import label_logprobs, prefix_cache
@@ -58,3 +61,16 @@ def test_without_shared_prefix(model: LlamaForCausalLM) -> None:
     prompts = [PREFIX + s for s in SUFFIXES]
     expected = torch.tensor([[naive(model, p, lab) for lab in labels] for p in prompts])
     assert torch.allclose(label_logprobs(model, prompts, labels, pad_id=0), expected, atol=1e-4)
+
+
+def test_peft_wrapped_model_uses_the_current_cache_argument(model: LlamaForCausalLM) -> None:
+    labels = [[20], [21, 22]]
+    expected = torch.tensor([[naive(model, PREFIX + s, lab) for lab in labels] for s in SUFFIXES])
+    wrapped = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]))  # B = 0: same outputs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cache = prefix_cache(wrapped, PREFIX)
+        got = label_logprobs(wrapped, SUFFIXES, labels, pad_id=0, prefix_len=len(PREFIX), cache=cache)
+    wrapped.unload()
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert not [w for w in caught if "past_key_values" in str(w.message)]

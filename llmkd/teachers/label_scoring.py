@@ -21,8 +21,12 @@ import torch
 
 
 def _cache_kwarg(model: Any) -> str:
-    """transformers 5.x names the KV-cache argument ``cache``; 4.x names it ``past_key_values``."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    """transformers 5.x names the KV-cache argument ``cache``; 4.x names it ``past_key_values``.
+
+    A peft wrapper passes keyword arguments through, so its base model's signature decides.
+    """
+    base = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def _returned_cache(out: Any) -> Any:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from llmkd.errors import ConfigError
 from llmkd.ledger import RunLedger, request_key
@@ -48,13 +50,21 @@ def augment_request(teacher: Any, task: Task, label: str, n: int, round_: int) -
 
 
 def local_augment(
-    teacher: Any, label: str, n: int, *, seed: int = 0, max_new_tokens: int = 48
+    teacher: Any,
+    label: str,
+    n: int,
+    *,
+    seed: int = 0,
+    max_new_tokens: int = 48,
+    chunk: int = 16,
+    on_written: Callable[[int], None] | None = None,
 ) -> TeacherOutput:
     """``n`` sampled examples of ``label`` from a local causal LM (``teacher.lm``, ``teacher.tokenizer``).
 
     Each of ``n`` sequences is sampled (temperature 1, top-p 0.95) from the chat-rendered augmentation
-    prompt for one example, and its first non-empty line kept. The RNG is seeded with ``seed`` (the
-    round) without disturbing the global one.
+    prompt for one example, and its first non-empty line kept. Sequences are sampled ``chunk`` at a time
+    (``on_written`` gets the count after each chunk); the RNG is seeded with ``seed`` (the round) without
+    disturbing the global one.
     """
     import torch
 
@@ -62,26 +72,28 @@ def local_augment(
     messages = [{"role": "user", "content": teacher.task.augment_prompt(label, 1)}]
     prompt = str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
     enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(lm.device)
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        torch.manual_seed(seed)
-        out = lm.generate(
-            **enc,
-            do_sample=True,
-            temperature=1.0,
-            top_p=0.95,
-            max_new_tokens=max_new_tokens,
-            num_return_sequences=n,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    new = out[:, enc.input_ids.shape[1] :]
     examples: list[str] = []
     completion = 0
-    for row in new:
-        tokens = row[row != tokenizer.pad_token_id]
-        completion += len(tokens)
-        lines = augment_lines(str(tokenizer.decode(tokens, skip_special_tokens=True)), 1)
-        if lines:
-            examples.append(lines[0])
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(seed)
+        for start in range(0, n, chunk):
+            out = lm.generate(
+                **enc,
+                do_sample=True,
+                temperature=1.0,
+                top_p=0.95,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=min(chunk, n - start),
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            for row in out[:, enc.input_ids.shape[1] :]:
+                tokens = row[row != tokenizer.pad_token_id]
+                completion += len(tokens)
+                lines = augment_lines(str(tokenizer.decode(tokens, skip_special_tokens=True)), 1)
+                if lines:
+                    examples.append(lines[0])
+            if on_written is not None:
+                on_written(min(chunk, n - start))
     return TeacherOutput(
         label=label,
         probs=None,
@@ -93,12 +105,15 @@ def local_augment(
     )
 
 
-def _write(teacher: Any, label: str, n: int, round_: int, local_tokens: int) -> TeacherOutput:
+def _write(teacher: Any, label: str, n: int, round_: int, local_tokens: int, bar: tqdm) -> TeacherOutput:
     if callable(getattr(teacher, "augment", None)):
         output: TeacherOutput = teacher.augment(label, n)
+        bar.update(n)
         return output
     if hasattr(teacher, "lm") and hasattr(teacher, "tokenizer"):
-        return local_augment(teacher, label, n, seed=round_, max_new_tokens=local_tokens)
+        return local_augment(
+            teacher, label, n, seed=round_, max_new_tokens=local_tokens, on_written=bar.update
+        )
     raise ConfigError(f"--augment: teacher {teacher.name!r} cannot write examples")
 
 
@@ -111,12 +126,14 @@ def augment_items(
     *,
     max_rounds: int = 3,
     local_max_new_tokens: int = 48,
+    progress: bool = True,
 ) -> tuple[list[Item], dict[str, float]]:
     """Up to ``n`` new, deduplicated items per label written by ``teacher``.
 
     Args:
         max_rounds: Calls per label at most (later rounds only when duplicates left it short).
         local_max_new_tokens: Length of each sampled example for local teachers.
+        progress: Show a tqdm bar of the examples asked for.
 
     Returns:
         The new items (label order, then the teacher's order), and counts: ``calls`` sent,
@@ -128,15 +145,20 @@ def augment_items(
     seen = {normalise_text(item.text) for item in items}
     new: list[Item] = []
     counts = {"calls": 0.0, "cached": 0.0, "duplicates": 0.0, "cost_usd": 0.0}
+    bar = tqdm(
+        total=n * len(task.labels), desc=f"{teacher.name}: augment", unit="example", disable=not progress
+    )
     for label in task.labels:
         got = 0
         for round_ in range(max_rounds):
             if got >= n:
                 break
+            if round_:  # another round for the duplicates: the bar grows by what it asks for
+                bar.total += n
             key, request = augment_request(teacher, task, label, n, round_)
             output = ledger.get(key)
             if output is None:
-                output = _write(teacher, label, n, round_, local_max_new_tokens)
+                output = _write(teacher, label, n, round_, local_max_new_tokens, bar)
                 ledger.put(
                     key,
                     teacher=teacher.name,
@@ -151,6 +173,7 @@ def augment_items(
                 counts["cost_usd"] += output.cost_usd
             else:
                 counts["cached"] += 1
+                bar.update(n)
             for text in output.extra.get("examples") or []:
                 norm = normalise_text(text)
                 if not norm or norm in seen:
@@ -161,4 +184,5 @@ def augment_items(
                 seen.add(norm)
                 new.append(Item(id=augment_id(text), text=text, source="augmented"))
                 got += 1
+    bar.close()
     return new, counts

@@ -63,6 +63,11 @@ def test_local_teacher_augments_by_sampling(tmp_path: Path) -> None:
     examples = first.extra["examples"]
     assert first.label == "positive" and 1 <= len(examples) <= 3 and all(e.strip() for e in examples)
     assert examples == again.extra["examples"]  # seeded
+    written: list[int] = []
+    chunked = local_augment(
+        teacher, "positive", 3, seed=1, max_new_tokens=6, chunk=2, on_written=written.append
+    )
+    assert written == [2, 1] and 1 <= len(chunked.extra["examples"]) <= 3
     with RunLedger(tmp_path / "ledger.sqlite") as ledger:
         new, counts = augment_items(teacher, task, [], 1, ledger, max_rounds=1, local_max_new_tokens=6)
         assert counts["calls"] == 3 and all(i.source == "augmented" for i in new)

@@ -72,6 +72,13 @@ STUDENTS = [
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_mean_s7", "(c) … the same, seed 7"),
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_mean_s1", "(c) … the same, seed 1"),
     (
+        "c_qwenlex_soft-teachers-agree-lora_alllinear_tweets",
+        "(c) … the same LoRA (every linear layer, `[CLS]` head), plus the 3,000 TFNS tweets labelled by the "
+        "same two teachers",
+    ),
+    ("c_qwenlex_soft-teachers-agree-lora_alllinear_tweets_s7", "(c) … the same, seed 7"),
+    ("c_qwenlex_soft-teachers-agree-lora_alllinear_tweets_s1", "(c) … the same, seed 1"),
+    (
         "c_qwenlex_selftrain_ens3",
         "(c) … one self-training round from the three seeds of the every-linear-layer LoRA student: the "
         "records the filter dropped take their mean soft labels, a new student (llmkd's defaults) trains on all",
@@ -124,7 +131,11 @@ STUDENTS = [
         "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher, llmkd's causal defaults "
         "(LoRA on every linear layer, lr 1e-3)",
     ),
-    ("e_causal", "(e) … the same with LoRA on attention q/v at lr 2e-4 (the defaults before session 6)"),
+    ("e_causal_alllinear_e2", "(e) … the same, 2 epochs"),
+    (
+        "e_causal",
+        "(e) … the same with LoRA on attention q/v at lr 2e-4, 1 epoch (the defaults before session 6)",
+    ),
 ]
 
 

@@ -79,6 +79,13 @@ STUDENTS = [
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_tweets_s7", "(c) … the same, seed 7"),
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_tweets_s1", "(c) … the same, seed 1"),
     (
+        "c_qwenlex_soft-teachers-agree-lora_alllinear_aug",
+        "(c) … the same LoRA (every linear layer, `[CLS]` head), plus 600 sentences Qwen wrote (`generate "
+        "--augment 200`) labelled by the same two teachers",
+    ),
+    ("c_qwenlex_soft-teachers-agree-lora_alllinear_aug_s7", "(c) … the same, seed 7"),
+    ("c_qwenlex_soft-teachers-agree-lora_alllinear_aug_s1", "(c) … the same, seed 1"),
+    (
         "c_qwenlex_selftrain_ens3",
         "(c) … one self-training round from the three seeds of the every-linear-layer LoRA student: the "
         "records the filter dropped take their mean soft labels, a new student (llmkd's defaults) trains on all",

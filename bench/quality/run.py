@@ -335,10 +335,10 @@ def relabelled_by_students(students: list[Path], rows: list[dict[str, Any]]) -> 
     probabilities replace the teacher's."""
     from llmkd.students.encoder import load_student, predict_probs
 
+    texts = [r["text"] for r in rows]
     per_student = []
     for student in students:
         model, tokenizer = load_student(student)
-        texts = [r["text"] for r in rows]
         per_student.append(predict_probs(model, tokenizer, texts, max_length=64, progress=False))
         names = [model.config.id2label[i] for i in range(per_student[-1].shape[1])]
     probs = np.mean(per_student, axis=0)
@@ -502,6 +502,8 @@ def exp_seedmix(args: argparse.Namespace) -> None:
     (a uniform model soup, Wortsman et al. 2022: one model, as fast as each)."""
     from llmkd.students.encoder import load_student, predict_probs
 
+    if len(args.from_run or []) < 2:
+        raise SystemExit("seedmix: give --from-run at least twice")
     test = gold_rows(TEST)
     texts, gold = [r["text"] for r in test], [r["label"] for r in test]
     students = [load_student(RUNS / name / "student") for name in args.from_run]
@@ -570,8 +572,8 @@ def main() -> None:
     parser.add_argument(
         "--from-run",
         action="append",
-        help="selftrain: the filtered student run whose student relabels what its filter dropped; seedmix: the runs to mix "
-        f"(repeatable: their mean; default {DEFAULT_SELFTRAIN_SOURCE})",
+        help="selftrain: the filtered student run whose student relabels what its filter dropped (repeatable: "
+        f"their mean; default {DEFAULT_SELFTRAIN_SOURCE}); seedmix: the runs to mix (at least two)",
     )
     parser.add_argument(
         "--class-weights", choices=["none", "balanced"], default=None, help="finetune --class-weights"

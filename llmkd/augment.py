@@ -77,13 +77,14 @@ def local_augment(
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
         torch.manual_seed(seed)
         for start in range(0, n, chunk):
+            size = min(chunk, n - start)
             out = lm.generate(
                 **enc,
                 do_sample=True,
                 temperature=1.0,
                 top_p=0.95,
                 max_new_tokens=max_new_tokens,
-                num_return_sequences=min(chunk, n - start),
+                num_return_sequences=size,
                 pad_token_id=tokenizer.pad_token_id,
             )
             for row in out[:, enc.input_ids.shape[1] :]:
@@ -93,7 +94,7 @@ def local_augment(
                 if lines:
                     examples.append(lines[0])
             if on_written is not None:
-                on_written(min(chunk, n - start))
+                on_written(size)
     return TeacherOutput(
         label=label,
         probs=None,

@@ -330,18 +330,24 @@ def label_issues(rows: list[dict[str, Any]], out_of_fold: list[dict[str, Any]]) 
     return [bool(x) for x in find_label_issues(labels, probs / probs.sum(1, keepdims=True))]
 
 
+def student_probs(
+    students: list[Any], texts: list[str], max_length: int
+) -> tuple[list[np.ndarray], list[str]]:
+    """Each loaded ``(model, tokenizer)`` student's class probabilities for ``texts``, and the label names
+    of their columns."""
+    from llmkd.students.encoder import predict_probs
+
+    probs = [predict_probs(m, t, texts, max_length=max_length, progress=False) for m, t in students]
+    config = students[0][0].config
+    return probs, [config.id2label[i] for i in range(probs[0].shape[1])]
+
+
 def relabelled_by_students(students: list[Path], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` relabelled by trained students: the argmax of their mean probabilities and those
     probabilities replace the teacher's."""
-    from llmkd.students.encoder import load_student, predict_probs
+    from llmkd.students.encoder import load_student
 
-    texts = [r["text"] for r in rows]
-    per_student = []
-    for student in students:
-        model, tokenizer = load_student(student)
-        per_student.append(predict_probs(model, tokenizer, texts, max_length=64, progress=False))
-        names = [model.config.id2label[i] for i in range(per_student[-1].shape[1])]
-    probs = np.mean(per_student, axis=0)
+    per_student, names = student_probs([load_student(s) for s in students], [r["text"] for r in rows], 64)
     return [
         {
             **r,
@@ -350,7 +356,7 @@ def relabelled_by_students(students: list[Path], rows: list[dict[str, Any]]) -> 
             "status": "ok",
             "prob_method": "student",
         }
-        for r, p in zip(rows, probs, strict=True)
+        for r, p in zip(rows, np.mean(per_student, axis=0), strict=True)
     ]
 
 
@@ -500,19 +506,15 @@ def exp_seedmix(args: argparse.Namespace) -> None:
     """(c) do several seeds of one student recipe (``--from-run``, repeated) make different mistakes? Test
     accuracy of each, of their mean probabilities (an ensemble, N times slower) and of their mean weights
     (a uniform model soup, Wortsman et al. 2022: one model, as fast as each)."""
-    from llmkd.students.encoder import load_student, predict_probs
+    from llmkd.metrics import accuracy
+    from llmkd.students.encoder import load_student
 
     if len(args.from_run or []) < 2:
         raise SystemExit("seedmix: give --from-run at least twice")
     test = gold_rows(TEST)
     texts, gold = [r["text"] for r in test], [r["label"] for r in test]
     students = [load_student(RUNS / name / "student") for name in args.from_run]
-    names = [students[0][0].config.id2label[i] for i in range(len(LABELS))]
-
-    def accuracy(probs: np.ndarray) -> float:
-        return float(np.mean([names[int(i)] == g for i, g in zip(probs.argmax(axis=1), gold, strict=True)]))
-
-    probs = [predict_probs(m, t, texts, max_length=128, progress=False) for m, t in students]
+    probs, names = student_probs(students, texts, 128)
     states = [m.state_dict() for m, _ in students]
     soup, tokenizer = students[0]
     soup.load_state_dict(
@@ -521,14 +523,19 @@ def exp_seedmix(args: argparse.Namespace) -> None:
             for k, v in states[0].items()
         }
     )
+    (soup_probs,), _ = student_probs([(soup, tokenizer)], texts, 128)
+
+    def score(p: np.ndarray) -> float:
+        return accuracy([names[int(i)] for i in p.argmax(axis=1)], gold)
+
     save(
         f"c_{args.teacher_run}_seedmix{SUBSET['suffix']}",
         {
             "what": "several seeds of one student: each, their probability mean, their weight mean",
             "runs": args.from_run,
-            "each": [accuracy(p) for p in probs],
-            "ensemble": accuracy(np.mean(probs, axis=0)),
-            "soup": accuracy(predict_probs(soup, tokenizer, texts, max_length=128, progress=False)),
+            "each": [score(p) for p in probs],
+            "ensemble": score(np.mean(probs, axis=0)),
+            "soup": score(soup_probs),
             "n_test": len(test),
         },
     )

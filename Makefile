@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.llmkd-installed
 
-.PHONY: venv demo test lint typecheck unit bench bench-peers clean
+.PHONY: venv demo test lint typecheck imports unit bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,13 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy llmkd
 
+imports: venv
+	$(VENV)/bin/lint-imports
+
 unit: venv
 	$(VENV)/bin/pytest -q -m "not integration"
 
-test: lint typecheck
+test: lint typecheck imports
 	$(VENV)/bin/pytest -q
 
 # The peers of bench/remote_throughput.py, in their own environment (never in llmkd's).

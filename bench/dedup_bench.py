@@ -1,4 +1,4 @@
-"""Benchmark exact + near dedup (llmkd.dedup) on synthetic texts with planted duplicates.
+"""Benchmark exact + near dedup (llmkd.filtering.dedup) on synthetic texts with planted duplicates.
 
     python bench/dedup_bench.py --sizes 10000 100000 1000000 [--datasketch] [--threshold 0.8]
 
@@ -75,8 +75,8 @@ def _rss_mb() -> float:
 
 
 def bench_one(n: int, threshold: float, num_perm: int, shingle_size: int, datasketch: bool) -> dict[str, Any]:
-    from llmkd.dedup import find_duplicates, jaccard, near_duplicate_pairs, shingle_set
-    from llmkd.text_checks import normalize_text
+    from llmkd.filtering.dedup import find_duplicates, jaccard, near_duplicate_pairs, shingle_set
+    from llmkd.io.text_checks import normalize_text
 
     t0 = time.perf_counter()
     texts, base, planted = synthetic_texts(n)

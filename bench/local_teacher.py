@@ -37,11 +37,11 @@ from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from llmkd.runio import write_json  # noqa: E402
-from llmkd.task import load_task  # noqa: E402
+from llmkd.io.task import load_task  # noqa: E402
+from llmkd.run.files import write_json  # noqa: E402
+from llmkd.scoring.label_scoring import label_logprobs  # noqa: E402
 from llmkd.teachers import TeacherOptions  # noqa: E402
 from llmkd.teachers.calibration import CONTENT_FREE, calibrate, content_free_prior  # noqa: E402
-from llmkd.teachers.label_scoring import label_logprobs  # noqa: E402
 from llmkd.teachers.local import LocalTeacher  # noqa: E402
 
 PHRASEBANK = ROOT.parent / "shared" / "data" / "financial_phrasebank" / "Sentences_50Agree.txt"

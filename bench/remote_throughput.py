@@ -27,9 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmkd.ledger import RunLedger, request_key  # noqa: E402
-from llmkd.records import Item, TeacherOutput  # noqa: E402
-from llmkd.task import load_task  # noqa: E402
+from llmkd.io.records import Item, TeacherOutput  # noqa: E402
+from llmkd.io.task import load_task  # noqa: E402
+from llmkd.run.ledger import RunLedger, request_key  # noqa: E402
 from llmkd.teachers import TeacherOptions  # noqa: E402
 from llmkd.teachers.base import TeacherRequest  # noqa: E402
 from llmkd.teachers.openai import OpenAITeacher  # noqa: E402

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from llmkd.runio import read_jsonl  # noqa: E402
+from llmkd.run.files import read_jsonl  # noqa: E402
 from tests.servers import Faults  # noqa: E402
 from tests.servers.openai_server import FILLER, OpenAIServer  # noqa: E402
 

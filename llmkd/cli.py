@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from llmkd.errors import LlmkdError
-from llmkd.secrets import scrub_secrets
+from llmkd.io.secrets import scrub_secrets
 
 
 def warn(message: str) -> None:

@@ -14,16 +14,17 @@ from typing import Any, cast
 
 import numpy as np
 
-from llmkd import metrics, plots
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import ConfigError, InputError, RunError
-from llmkd.eval_cost import cost_summary, ledger_spend, speedup, time_local_teachers
-from llmkd.eval_report import report_markdown, summary_table
-from llmkd.readers import Format, InputSpec, read_items
-from llmkd.records import Item
-from llmkd.report_html import write_report_html
-from llmkd.runio import read_jsonl, save_config, update_report_section, write_json
-from llmkd.task import Task, load_task
+from llmkd.evaluation import metrics
+from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_local_teachers
+from llmkd.evaluation.report import report_markdown, summary_table
+from llmkd.io.readers import Format, InputSpec, read_items
+from llmkd.io.records import Item
+from llmkd.io.task import Task, load_task
+from llmkd.reporting import plots
+from llmkd.reporting.html import write_report_html
+from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
@@ -113,7 +114,7 @@ def resolve_task(run_dir: Path, task: str | None) -> Task:
 
 
 def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:
-    """Gold items via :mod:`llmkd.readers`; every item must carry a label."""
+    """Gold items via :mod:`llmkd.io.readers`; every item must carry a label."""
     if not config.gold:
         raise ConfigError("--gold FILE is required (a file with texts and gold labels)")
     spec = InputSpec(

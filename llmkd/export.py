@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import ConfigError, RunError
-from llmkd.runio import atomic_write_text, read_jsonl, write_jsonl
-from llmkd.task import Task, load_task
+from llmkd.io.task import Task, load_task
+from llmkd.run.files import atomic_write_text, read_jsonl, write_jsonl
 
 Format = Literal["hf", "parquet", "jsonl", "openai-chat"]
 DEFAULT_NAMES = {

@@ -28,13 +28,14 @@ from typing import Any, Literal
 import yaml
 from tqdm.auto import tqdm
 
-from llmkd import scores as sc
 from llmkd.cli import build_parser, run_cli
-from llmkd.dedup import find_duplicates
 from llmkd.errors import ConfigError, RunError
-from llmkd.filter_report import REASONS, write_filter_report
-from llmkd.runio import read_jsonl, save_config, write_jsonl
-from llmkd.text_checks import length_ok, looks_english, non_alpha_fraction, normalize_text
+from llmkd.filtering import scores as sc
+from llmkd.filtering.dedup import find_duplicates
+from llmkd.filtering.report import REASONS, write_filter_report
+from llmkd.io.text_checks import length_ok, looks_english, non_alpha_fraction, normalize_text
+from llmkd.run.files import read_jsonl, save_config, write_jsonl
+from llmkd.scoring.lexicon import Lexicon, load_lexicon
 
 # What to change when one reason removes everything.
 HINTS = {
@@ -125,7 +126,7 @@ class FilterConfig:
     )
     lexicon: str | None = field(
         default=None,
-        metadata={"help": "Polarity lexicon YAML (default: llmkd/lexicon/finance_polarity.yaml)."},
+        metadata={"help": "Polarity lexicon YAML (default: llmkd/scoring/finance_polarity.yaml)."},
     )
     seed: int = field(default=0, metadata={"help": "Seed for per-label caps and MinHash."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
@@ -163,7 +164,7 @@ class FilterResult:
     report: dict[str, Any]
 
 
-def record_scores(record: dict[str, Any], task_labels: Sequence[str], lexicon: sc.Lexicon) -> dict[str, Any]:
+def record_scores(record: dict[str, Any], task_labels: Sequence[str], lexicon: Lexicon) -> dict[str, Any]:
     """All quality scores of one labels.jsonl record (None where a score does not apply)."""
     probs = record.get("probs") or None
     teachers = record.get("teachers") or {}
@@ -217,8 +218,8 @@ def policy_reasons(record: dict[str, Any], s: dict[str, Any], cfg: FilterConfig)
 
 
 def read_exclude_texts(paths: Sequence[str], text_column: str) -> list[str]:
-    """Texts of the ``--exclude`` files, read with llmkd.readers (any input format)."""
-    from llmkd.readers import InputSpec, iter_items
+    """Texts of the ``--exclude`` files, read with llmkd.io.readers (any input format)."""
+    from llmkd.io.readers import InputSpec, iter_items
 
     texts: list[str] = []
     for path in paths:
@@ -316,7 +317,7 @@ def run_filter(cfg: FilterConfig) -> FilterResult:
         raise RunError(f"{labels_path}: no records to filter (did the generate stage label anything?)")
     reference = read_exclude_texts(cfg.exclude, cfg.exclude_text_column) if cfg.exclude else []
     task_labels = _task_labels(records)
-    lexicon = sc.load_lexicon(cfg.lexicon) if cfg.lexicon else sc.load_lexicon()
+    lexicon = load_lexicon(cfg.lexicon) if cfg.lexicon else load_lexicon()
     reasons: list[list[str]] = []
     for record in tqdm(records, desc="score", unit="rec", disable=not cfg.progress):
         record["scores"] = record_scores(record, task_labels, lexicon)

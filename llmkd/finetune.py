@@ -29,12 +29,11 @@ from transformers import (
 )
 from transformers.trainer_callback import ProgressCallback
 
-from llmkd import plots
-from llmkd.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
 from llmkd.cli import parse_config, run_cli, warn
 from llmkd.errors import ConfigError, RunError
-from llmkd.kd_loss import kd_loss
-from llmkd.runio import read_jsonl, save_config, write_json
+from llmkd.io.task import Task, load_task
+from llmkd.reporting import plots
+from llmkd.run.files import read_jsonl, save_config, write_json
 from llmkd.students.encoder import (
     add_lora,
     load_classifier,
@@ -44,9 +43,8 @@ from llmkd.students.encoder import (
     save_student,
 )
 from llmkd.students.lora import AUTO as LORA_AUTO
-from llmkd.students.model_card import encoder_model_card
-from llmkd.task import Task, load_task
-from llmkd.training_data import (
+from llmkd.training.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
+from llmkd.training.data import (
     Example,
     balanced_class_weights,
     split_examples,
@@ -54,6 +52,8 @@ from llmkd.training_data import (
     training_source,
     usable_examples,
 )
+from llmkd.training.kd_loss import kd_loss
+from llmkd.training.model_card import encoder_model_card
 
 DEFAULT_LR_LORA = 5e-4
 DEFAULT_LR_FULL = 5e-5
@@ -201,7 +201,7 @@ def resolve_task(run_dir: Path, task: str | None) -> Task:
 
 
 class DistillationTrainer(Trainer):
-    """A ``Trainer`` whose loss is :func:`llmkd.kd_loss.kd_loss` on the teacher's probabilities."""
+    """A ``Trainer`` whose loss is :func:`llmkd.training.kd_loss.kd_loss` on the teacher's probabilities."""
 
     loss_is_scaled_for_ga = False  # kd_loss is a per-batch mean
 

@@ -14,21 +14,21 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from llmkd.aggregate import combine_samples, combine_teachers
 from llmkd.cli import parse_config, run_cli
-from llmkd.embedded import local_profile
 from llmkd.errors import BudgetExceeded, ConfigError
-from llmkd.generate_report import TeacherRun, print_plan, print_summary
-from llmkd.ledger import RunLedger
-from llmkd.limits import text_token_budget, truncate_texts
-from llmkd.paths import default_runs_dir
-from llmkd.privacy import check_privacy
-from llmkd.readers import Format, InputSpec, read_items
-from llmkd.records import Item, TeacherOutput
-from llmkd.redact import redact_items
-from llmkd.request_plan import latest_output, plan_requests
-from llmkd.runio import save_config, write_jsonl
-from llmkd.task import Task, load_task
+from llmkd.generation.ensemble import combine_samples, combine_teachers
+from llmkd.generation.plan import latest_output, plan_requests
+from llmkd.generation.summary import TeacherRun, print_plan, print_summary
+from llmkd.io.paths import default_runs_dir
+from llmkd.io.readers import Format, InputSpec, read_items
+from llmkd.io.records import Item, TeacherOutput
+from llmkd.io.task import Task, load_task
+from llmkd.io.text_limits import text_token_budget, truncate_texts
+from llmkd.models.embedded import local_profile
+from llmkd.privacy.policy import check_privacy
+from llmkd.privacy.redact import redact_items
+from llmkd.run.files import save_config, write_jsonl
+from llmkd.run.ledger import RunLedger
 from llmkd.teachers import LOCAL_KINDS, Teacher, TeacherOptions, build_teacher, teacher_kind
 from llmkd.teachers.base import TeacherRequest
 
@@ -291,7 +291,7 @@ def label_with_teacher(
 
     try:
         if batch and (hasattr(teacher, "from_completion") or hasattr(teacher, "from_message")):
-            from llmkd.batch_api import run_batch
+            from llmkd.teachers.batch import run_batch
 
             run_batch(teacher, plan.todo, ledger, on_result=store, poll_s=batch_poll_s)
         else:
@@ -434,7 +434,7 @@ def _set_budget(teacher: Teacher, config: GenerateConfig, ledger: RunLedger) -> 
 def _augment(
     teacher: Teacher, task: Task, items: list[Item], config: GenerateConfig, ledger: RunLedger
 ) -> list[Item]:
-    from llmkd.augment import augment_items
+    from llmkd.generation.augment import augment_items
 
     _set_budget(teacher, config, ledger)
     new, counts = augment_items(teacher, task, items, config.augment, ledger)

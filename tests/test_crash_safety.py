@@ -207,7 +207,7 @@ def test_finetune_killed_after_checkpoint_resumes_to_same_metrics(
 
 WRITER = """
 import sys
-from llmkd.runio import write_jsonl
+from llmkd.run.files import write_jsonl
 path = sys.argv[1]
 for generation in range(10**6):
     write_jsonl(path, ({"g": generation, "i": i, "pad": "x" * 40} for i in range(20000)))

@@ -11,7 +11,7 @@ import pytest
 from llmkd.errors import LlmkdError, RunError
 from llmkd.evaluate import main, match_teacher
 from llmkd.finetune import main as finetune_main
-from llmkd.records import Item
+from llmkd.io.records import Item
 
 LABELS = ["positive", "negative", "neutral"]
 WORDS = {"positive": "profit rose", "negative": "jobs cut", "neutral": "annual meeting"}
@@ -159,7 +159,7 @@ def test_match_teacher_by_id_then_text():
 
 
 def test_speedup_counts_every_local_teacher_of_the_run():
-    from llmkd.eval_cost import speedup
+    from llmkd.evaluation.cost import speedup
 
     llm = {"throughput_items_per_s": 2.0}  # 0.5 s per item
     lexicon = {"throughput_items_per_s": 10_000.0}  # 0.0001 s per item
@@ -196,8 +196,8 @@ def test_a_single_teacher_has_no_per_teacher_table(tmp_path):
 
 
 def test_summary_table_shows_an_ensembles_teachers_together():
-    from llmkd.eval_cost import combined_teachers
-    from llmkd.eval_report import summary_table
+    from llmkd.evaluation.cost import combined_teachers
+    from llmkd.evaluation.report import summary_table
 
     speed = {
         "llm": {"throughput_items_per_s": 2.0, "latency_ms_per_item": 500.0, "parameters": 630_000_000},

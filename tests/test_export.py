@@ -9,7 +9,7 @@ import pytest
 
 from llmkd.errors import RunError
 from llmkd.export import main
-from llmkd.runio import write_json, write_jsonl
+from llmkd.run.files import write_json, write_jsonl
 
 RECORDS = [
     {

@@ -12,7 +12,7 @@ import pytest
 
 from llmkd.errors import ConfigError, RunError
 from llmkd.filter import main, parse_args
-from llmkd.runio import read_jsonl, replace_section, write_jsonl
+from llmkd.run.files import read_jsonl, replace_section, write_jsonl
 
 LABELS = ["positive", "negative", "neutral"]
 

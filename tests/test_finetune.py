@@ -10,7 +10,7 @@ import pytest
 
 from llmkd.errors import ConfigError, RunError
 from llmkd.finetune import main
-from llmkd.training_data import teacher_distribution, usable_examples
+from llmkd.training.data import teacher_distribution, usable_examples
 
 LABELS = ["positive", "negative", "neutral"]
 PHRASES = {

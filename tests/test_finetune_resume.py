@@ -10,7 +10,7 @@ import pytest
 from transformers import TrainerCallback
 
 from llmkd.finetune import FinetuneConfig, finetune, main
-from llmkd.training_data import balanced_class_weights
+from llmkd.training.data import balanced_class_weights
 from tests.test_finetune import make_run
 
 TEXTS = ["the company said profit rose", "jobs cut in the year", "the annual meeting"]

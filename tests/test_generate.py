@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmkd.generate import main
-from llmkd.ledger import RunLedger
+from llmkd.run.ledger import RunLedger
 from llmkd.teachers.local import LocalTeacher
 from tests.tiny_llama import make_tiny_llama
 

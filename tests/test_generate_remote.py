@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from llmkd.generate import main
-from llmkd.ledger import RunLedger
-from llmkd.pricing import Usage, cost_usd
+from llmkd.run.ledger import RunLedger
+from llmkd.teachers.pricing import Usage, cost_usd
 from tests.servers import Faults, text_of
 from tests.servers.anthropic_server import AnthropicServer
 from tests.servers.openai_server import OpenAIServer

@@ -1,8 +1,8 @@
 """Hostile input: any bytes as a task file give a Task or a TaskError; very long texts are cut to the
 model's limit and counted; redaction and fencing stay fast and safe on pathological texts.
 
-Readers are fuzzed in tests/test_readers_fuzz.py. ``test_task_loader_*`` cases marked "needs fix" in
-the report fail until llmkd/task.py catches RecursionError and bad template fields.
+Readers are fuzzed in tests/io/test_readers_fuzz.py. ``test_task_loader_*`` cases marked "needs fix" in
+the report fail until llmkd/io/task.py catches RecursionError and bad template fields.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmkd.errors import TaskError
-from llmkd.limits import fence_text, text_token_budget, truncate_text, truncate_texts
-from llmkd.paths import prompts_dir
-from llmkd.records import Item
-from llmkd.redact import Redactor
-from llmkd.task import Task, load_task
+from llmkd.io.paths import prompts_dir
+from llmkd.io.records import Item
+from llmkd.io.task import Task, load_task
+from llmkd.io.text_limits import fence_text, text_token_budget, truncate_text, truncate_texts
+from llmkd.privacy.redact import Redactor
 from tests.tiny_llama import make_tiny_llama
 
 BASE = (prompts_dir() / "fin-sentiment.yaml").read_text(encoding="utf-8")

@@ -32,7 +32,7 @@ import torch
 
 from llmkd.evaluate import EvaluateConfig, evaluate
 from llmkd.finetune import FinetuneConfig, finetune
-from llmkd.runio import read_jsonl, write_json, write_jsonl
+from llmkd.run.files import read_jsonl, write_json, write_jsonl
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -133,7 +133,7 @@ def train_and_score(
 
 def teacher_accuracy(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Accuracy and weighted F1 of ok teacher labels against the records' ``gold``."""
-    from llmkd.metrics import classification_metrics
+    from llmkd.evaluation.metrics import classification_metrics
 
     scored = [r for r in rows if r.get("status") == "ok" and r.get("gold") and r.get("label")]
     m = classification_metrics([r["label"] for r in scored], [r["gold"] for r in scored], LABELS)
@@ -506,7 +506,7 @@ def exp_seedmix(args: argparse.Namespace) -> None:
     """(c) do several seeds of one student recipe (``--from-run``, repeated) make different mistakes? Test
     accuracy of each, of their mean probabilities (an ensemble, N times slower) and of their mean weights
     (a uniform model soup, Wortsman et al. 2022: one model, as fast as each)."""
-    from llmkd.metrics import accuracy
+    from llmkd.evaluation.metrics import accuracy
     from llmkd.students.encoder import load_student
 
     if len(args.from_run or []) < 2:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
-from llmkd.readers import InputSpec, read_items
-from llmkd.runio import write_jsonl
+from llmkd.io.readers import InputSpec, read_items
+from llmkd.run.files import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "financial_phrasebank" / "Sentences_50Agree.txt"

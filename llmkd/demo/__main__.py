@@ -15,8 +15,8 @@ from pathlib import Path
 
 from llmkd import evaluate, filter, finetune, generate
 from llmkd.cli import run_cli
-from llmkd.eval_report import summary_table
-from llmkd.paths import demo_dir
+from llmkd.evaluation.report import summary_table
+from llmkd.io.paths import demo_dir
 
 
 def _stage(name: str, main: Callable[[list[str]], int], argv: list[str], timings: dict[str, float]) -> None:

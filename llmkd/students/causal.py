@@ -8,7 +8,7 @@ Every teacher record becomes up to two chat examples on the same text:
 
 The loss covers the completion tokens only (prompt tokens are labelled -100). At prediction time the
 student is asked the label task and each label's tokens (plus end-of-turn) are scored with
-:func:`llmkd.teachers.label_scoring.label_logprobs`; no free text is parsed.
+:func:`llmkd.scoring.label_scoring.label_logprobs`; no free text is parsed.
 
 Saved as ``RUN/student-causal/adapter`` (the LoRA adapter) and ``RUN/student-causal/merged`` (a plain
 causal LM with the adapter merged in, its tokenizer and ``llmkd_student.json``).
@@ -29,17 +29,17 @@ import torch
 from tqdm.auto import tqdm
 
 from llmkd.errors import ConfigError, RunError
-from llmkd.runio import atomic_write_text, save_config, write_json
+from llmkd.io.task import Task
+from llmkd.run.files import atomic_write_text, save_config, write_json
+from llmkd.scoring.label_scoring import label_logprobs, prefix_cache
 from llmkd.students.encoder import quiet_transformers
 from llmkd.students.lora import resolve_targets
-from llmkd.task import Task
-from llmkd.teachers.label_scoring import label_logprobs, prefix_cache
 
 if TYPE_CHECKING:
     from transformers import TrainerCallback
 
     from llmkd.finetune import FinetuneConfig
-    from llmkd.training_data import Example
+    from llmkd.training.data import Example
 
 MARKER = "llmkd_student.json"
 LABEL_TASK = "[label]"
@@ -134,7 +134,7 @@ class CausalStudent:
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from llmkd.task import load_task
+        from llmkd.io.task import load_task
 
         folder = Path(folder)
         info = read_marker(folder)
@@ -265,10 +265,7 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
     from transformers.trainer_callback import ProgressCallback
 
-    from llmkd import plots
-    from llmkd.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
     from llmkd.cli import warn
-    from llmkd.embedded import resolve_causal_model
     from llmkd.finetune import (
         DEFAULT_LR_CAUSAL,
         _QuietProgress,
@@ -276,7 +273,10 @@ def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | N
         record_counts,
         training_arguments,
     )
-    from llmkd.training_data import split_examples
+    from llmkd.models.embedded import resolve_causal_model
+    from llmkd.reporting import plots
+    from llmkd.training.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
+    from llmkd.training.data import split_examples
 
     if config.full or config.class_weights != "none":
         raise ConfigError("--full and --class-weights apply to encoder students, not --student-kind causal")

@@ -21,8 +21,8 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from llmkd.embedded import resolve_encoder_model
 from llmkd.errors import ConfigError, RunError
+from llmkd.models.embedded import resolve_encoder_model
 from llmkd.students.lora import resolve_targets
 from llmkd.students.pooled import PooledClassifierConfig, mean_pooled_classifier, trained_pooling
 

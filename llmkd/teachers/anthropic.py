@@ -17,11 +17,10 @@ import anthropic
 from anthropic.types import Message
 
 from llmkd.errors import BudgetExceeded, TeacherError
-from llmkd.pricing import Usage, count_tokens, estimate_cost_usd
-from llmkd.records import TeacherOutput
-from llmkd.task import Task
-from llmkd.teachers import TeacherOptions
-from llmkd.teachers.base import TeacherRequest
+from llmkd.io.records import TeacherOutput
+from llmkd.io.task import Task
+from llmkd.teachers.base import TeacherOptions, TeacherRequest
+from llmkd.teachers.pricing import Usage, count_tokens, estimate_cost_usd
 from llmkd.teachers.remote import BudgetStop, RemoteTeacher, aiohttp_transport, run_sync
 from llmkd.teachers.retry import describe
 from llmkd.teachers.structured import (

@@ -1,7 +1,7 @@
 """A finance polarity lexicon as a teacher: instant, free, nothing leaves the machine.
 
 ``--teacher lexicon`` labels a text positive / negative / neutral by the sign of its lexicon score
-(:func:`llmkd.scores.polarity_score`: positive minus negative word hits, negators flip a hit).
+(:func:`llmkd.scoring.lexicon.polarity_score`: positive minus negative word hits, negators flip a hit).
 ``lexicon:PATH`` uses another lexicon YAML of the same shape. It gives a hard label and no invented
 probabilities (``prob_method: none``), like an API without log-probs. Its use is as a second, very
 different opinion beside a weak local LLM: ``--teacher local:qwen --teacher lexicon`` then
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from llmkd.errors import TeacherError
-from llmkd.records import TeacherOutput
-from llmkd.scores import LEXICON_PATH, Lexicon, load_lexicon, polarity_score
-from llmkd.task import Task
+from llmkd.io.records import TeacherOutput
+from llmkd.io.task import Task
+from llmkd.scoring.lexicon import LEXICON_PATH, Lexicon, load_lexicon, polarity_score
 from llmkd.teachers.base import ResultCallback, TeacherRequest
 
 LEXICON_LABELS = ("positive", "negative", "neutral")

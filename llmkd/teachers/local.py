@@ -3,7 +3,7 @@
 Labels and probabilities come from scoring every label's continuation (see ``label_scoring``), not from
 parsing generated text; the rationale is generated in a second turn that names the chosen label.
 
-Options (``TeacherOptions``; None takes the model's default from :func:`llmkd.embedded.local_profile`):
+Options (``TeacherOptions``; None takes the model's default from :func:`llmkd.models.embedded.local_profile`):
 
 - ``calibrate``: contextual calibration, the label prior measured once on content-free inputs.
 - ``label_prefix``: text put before each label when scoring it (e.g. ``" "``).
@@ -21,15 +21,14 @@ from typing import Any
 
 import torch
 
-from llmkd.embedded import QWEN_ALIASES, QWEN_NAME, SMOLLM2_NAME, local_profile, resolve_causal_model
 from llmkd.errors import ConfigError, TeacherError
-from llmkd.readers import InputSpec, detect_format, read_items
-from llmkd.records import Item, TeacherOutput
-from llmkd.task import Task
-from llmkd.teachers import TeacherOptions
-from llmkd.teachers.base import ResultCallback, TeacherRequest
+from llmkd.io.readers import InputSpec, detect_format, read_items
+from llmkd.io.records import Item, TeacherOutput
+from llmkd.io.task import Task
+from llmkd.models.embedded import QWEN_ALIASES, QWEN_NAME, SMOLLM2_NAME, local_profile, resolve_causal_model
+from llmkd.scoring.label_scoring import label_logprobs, prefix_cache
+from llmkd.teachers.base import ResultCallback, TeacherOptions, TeacherRequest
 from llmkd.teachers.calibration import CONTENT_FREE, calibrate, content_free_prior
-from llmkd.teachers.label_scoring import label_logprobs, prefix_cache
 
 SELECTIONS = ("random", "similar")
 

@@ -20,14 +20,14 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
 from llmkd.errors import BudgetExceeded, TeacherError
-from llmkd.pricing import Usage, base_model, count_tokens, estimate_cost_usd
-from llmkd.records import TeacherOutput
-from llmkd.task import Task
-from llmkd.teachers import TeacherOptions, teacher_kind
-from llmkd.teachers.base import TeacherRequest
+from llmkd.io.records import TeacherOutput
+from llmkd.io.task import Task
+from llmkd.teachers.base import TeacherOptions, TeacherRequest
 from llmkd.teachers.logprobs import LABEL_VALUE, label_probabilities, steps_from_openai
+from llmkd.teachers.pricing import Usage, base_model, count_tokens, estimate_cost_usd
 from llmkd.teachers.remote import BudgetStop, RemoteTeacher, aiohttp_transport, run_sync
 from llmkd.teachers.retry import describe, status_code
+from llmkd.teachers.specs import teacher_kind
 from llmkd.teachers.structured import (
     AnswerError,
     augment_lines,

@@ -12,11 +12,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from llmkd.errors import BudgetExceeded, TeacherError
-from llmkd.pricing import Usage, cost_usd, default_limits, estimate_cost_usd, estimate_tokens
-from llmkd.records import TeacherOutput
-from llmkd.task import Task
-from llmkd.teachers import TeacherOptions
-from llmkd.teachers.base import ResultCallback, TeacherRequest
+from llmkd.io.records import TeacherOutput
+from llmkd.io.task import Task
+from llmkd.teachers.base import ResultCallback, TeacherOptions, TeacherRequest
+from llmkd.teachers.pricing import Usage, cost_usd, default_limits, estimate_cost_usd, estimate_tokens
 from llmkd.teachers.ratelimit import RateLimiter
 from llmkd.teachers.retry import async_retrying, describe, retry_after_s, status_code
 

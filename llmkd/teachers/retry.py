@@ -19,7 +19,7 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_random_exponential
 
-from llmkd.secrets import scrub_secrets
+from llmkd.io.secrets import scrub_secrets
 
 RETRY_STATUS = frozenset({408, 409, 429})
 MAX_RETRY_AFTER_S = 120.0

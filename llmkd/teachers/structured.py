@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from llmkd.task import Task
+from llmkd.io.task import Task
 
 SCHEMA_NAME = "label_answer"
 TOOL_NAME = "record_label"

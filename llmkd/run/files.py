@@ -1,0 +1,86 @@
+"""Run-directory I/O: atomic writes (temp file + rename) and the saved resolved configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from llmkd.errors import RunError
+from llmkd.io.secrets import scrub_config
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Atomically write rows as JSON lines; returns the number written."""
+    lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: missing (run the stage that writes it first)")
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RunError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+
+
+def replace_section(document: str, name: str, section: str) -> str:
+    """``document`` with the block between ``<!-- llmkd:NAME -->`` markers replaced by ``section`` (or appended)."""
+    start, end = f"<!-- llmkd:{name} -->", f"<!-- /llmkd:{name} -->"
+    block = f"{start}\n{section.rstrip()}\n{end}\n"
+    if start in document and end in document.split(start, 1)[1]:
+        before, rest = document.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        return before + block + ("\n" + after if after else "")
+    if not document.strip():
+        document = "# llmkd run report\n"
+    return document.rstrip("\n") + "\n\n" + block
+
+
+def update_report_section(run_dir: str | Path, name: str, section: str) -> Path:
+    """Replace one stage's section of ``RUN/report.md``, leaving the other stages' sections alone."""
+    path = Path(run_dir) / "report.md"
+    current = path.read_text(encoding="utf-8") if path.is_file() else ""
+    atomic_write_text(path, replace_section(current, name, section))
+    return path
+
+
+def save_config(run_dir: str | Path, stage: str, config: Any) -> Path:
+    """Save a stage's resolved configuration (every flag and default) as ``<stage>_config.json``."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        data = dataclasses.asdict(config)
+    else:
+        data = dict(config)
+    path = Path(run_dir) / f"{stage}_config.json"
+    write_json(path, scrub_config(data))
+    return path

@@ -44,7 +44,9 @@ def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse
     """An argparse parser with one ``--flag-name`` per dataclass field; help from ``metadata['help']``."""
     parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
     hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
+    own = set(vars(config_cls).get("__annotations__", {}))
+    # The class's own flags first, then those it includes (e.g. the input columns).
+    for f in sorted(dataclasses.fields(config_cls), key=lambda f: f.name not in own):
         if f.metadata.get("cli") is False:
             continue
         flag = "--" + f.name.replace("_", "-")

@@ -6,7 +6,6 @@ confusion matrices and a reliability diagram (PNG), and ``DIR/evaluate_config.js
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,18 +18,19 @@ from llmkd.errors import ConfigError, InputError, RunError
 from llmkd.evaluation import metrics
 from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_local_teachers
 from llmkd.evaluation.report import report_markdown, summary_table
-from llmkd.io.readers import Format, InputSpec, read_items
+from llmkd.io.readers import InputColumns, InputSpec, read_items
 from llmkd.io.records import Item
-from llmkd.io.task import Task, load_task
+from llmkd.io.task import Task
 from llmkd.reporting import plots
 from llmkd.reporting.html import write_report_html
+from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 @dataclass
-class EvaluateConfig:
+class EvaluateConfig(InputColumns):
     """Flags of ``python -m llmkd.evaluate``."""
 
     run: str | None = field(
@@ -40,17 +40,6 @@ class EvaluateConfig:
         default=None,
         metadata={"help": "gold-labelled file (.csv, .jsonl, .parquet, .txt, hf:)", "metavar": "FILE"},
     )
-    text_column: str = field(default="text", metadata={"help": "column holding the text"})
-    id_column: str | None = field(
-        default=None, metadata={"help": "column holding ids (default: hash of the text)"}
-    )
-    label_column: str = field(default="label", metadata={"help": "column holding the gold label"})
-    label_map: str | None = field(
-        default=None,
-        metadata={"help": "map raw gold values to task labels, e.g. '0=negative,1=positive,2=neutral'"},
-    )
-    format: Format = field(default="auto", metadata={"help": "gold file format ('auto' picks by extension)"})
-    limit: int | None = field(default=None, metadata={"help": "use only the first N gold items"})
     task: str | None = field(
         default=None, metadata={"help": "task name or YAML path (default: the task the run was made with)"}
     )
@@ -97,40 +86,17 @@ def _normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def resolve_task(run_dir: Path, task: str | None) -> Task:
-    """``--task``, else the task saved by generate or finetune in the run directory."""
-    if task:
-        return load_task(task)
-    for stage in ("generate", "finetune"):
-        path = run_dir / f"{stage}_config.json"
-        if path.is_file():
-            try:
-                name = json.loads(path.read_text(encoding="utf-8")).get("task")
-            except (json.JSONDecodeError, AttributeError):
-                raise RunError(f"{path}: not a JSON object (pass --task)") from None
-            if name:
-                return load_task(name)
-    raise RunError(f"{run_dir}: no generate_config.json or finetune_config.json names the task (pass --task)")
-
-
 def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:
     """Gold items via :mod:`llmkd.io.readers`; every item must carry a label."""
     if not config.gold:
         raise ConfigError("--gold FILE is required (a file with texts and gold labels)")
-    spec = InputSpec(
-        path=config.gold,
-        text_column=config.text_column,
-        id_column=config.id_column,
-        label_column=config.label_column,
-        label_map=config.label_map,
-        format=config.format,
-        limit=config.limit,
-    )
+    label_column = config.label_column or "label"
+    spec = InputSpec.of(config.gold, config, label_column=label_column)
     items = read_items(spec, labels=labels)
     for item in items:
         if item.label is None:
             raise InputError(
-                f"no gold label in column '{config.label_column}' (every gold item needs one)",
+                f"no gold label in column '{label_column}' (every gold item needs one)",
                 config.gold,
                 item.line,
             )
@@ -281,11 +247,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     Raises:
         RunError: the run directory has neither a student nor teacher labels.
     """
-    if not config.run:
-        raise ConfigError("--run DIR is required")
-    run_dir = Path(config.run)
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: no such run directory (check --run)")
+    run_dir = run_directory(config.run)
     student_dir, student_kind = find_student(run_dir, config.student_path)
     label_files = [Path(p) for p in config.teacher_labels] or [run_dir / "labels.jsonl"]
     for path in label_files[: len(config.teacher_labels)]:

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmkd.cli import parse_config, run_cli
-from llmkd.errors import ConfigError, RunError
-from llmkd.io.task import Task, load_task
+from llmkd.errors import RunError
+from llmkd.io.task import Task
+from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import atomic_write_text, read_jsonl, write_jsonl
 
 Format = Literal["hf", "parquet", "jsonl", "openai-chat"]
@@ -51,23 +52,8 @@ class ExportConfig:
     )
     task: str | None = field(
         default=None,
-        metadata={
-            "help": "Task name or YAML (default: the task in DIR/generate_config.json, else fin-sentiment)."
-        },
+        metadata={"help": "Task name or YAML (default: the task recorded in DIR/generate_config.json)."},
     )
-
-    def __post_init__(self) -> None:
-        if not self.run:
-            raise ConfigError("--run DIR is required (the run directory holding filtered.jsonl)")
-
-
-def resolve_task(run: Path, task: str | None) -> Task:
-    """The task given, else the one recorded by the generate stage, else ``fin-sentiment``."""
-    if task is None:
-        config = run / "generate_config.json"
-        if config.is_file():
-            task = json.loads(config.read_text(encoding="utf-8")).get("task")
-    return load_task(task or "fin-sentiment")
 
 
 def export_rows(records: Sequence[dict[str, Any]], task: Task) -> list[dict[str, Any]]:
@@ -217,7 +203,7 @@ def run_export(cfg: ExportConfig) -> Path:
     Raises:
         RunError: filtered.jsonl is missing or empty, or holds a label the task does not have.
     """
-    run = Path(cfg.run)
+    run = run_directory(cfg.run, needs="filtered.jsonl")
     records = list(read_jsonl(run / "filtered.jsonl"))
     if not records:
         raise RunError(f"{run / 'filtered.jsonl'}: no kept records to export (see filter_report.json)")

@@ -34,6 +34,7 @@ from llmkd.filtering import scores as sc
 from llmkd.filtering.dedup import find_duplicates
 from llmkd.filtering.report import REASONS, write_filter_report
 from llmkd.io.text_checks import length_ok, looks_english, non_alpha_fraction, normalize_text
+from llmkd.run.directory import run_directory
 from llmkd.run.files import read_jsonl, save_config, write_jsonl
 from llmkd.scoring.lexicon import Lexicon, load_lexicon
 
@@ -310,7 +311,7 @@ def run_filter(cfg: FilterConfig) -> FilterResult:
     Raises:
         RunError: labels.jsonl is missing or empty, or every record was removed (outputs still written).
     """
-    run = Path(cfg.run)
+    run = run_directory(cfg.run, needs="labels.jsonl")
     labels_path = run / "labels.jsonl"
     records = list(read_jsonl(labels_path))
     if not records:
@@ -410,7 +411,7 @@ def parse_args(argv: Sequence[str] | None) -> FilterConfig:
     if values.get("exclude") is None:
         values["exclude"] = []
     if not values.get("run"):
-        raise ConfigError("--run DIR is required (the run directory holding labels.jsonl)")
+        run_directory(None, needs="labels.jsonl")  # raises the one --run message
     try:
         return FilterConfig(**values)
     except TypeError as exc:

@@ -9,7 +9,6 @@ Reads ``DIR/filtered.jsonl`` if present, else ``DIR/labels.jsonl``; writes the m
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 from collections import Counter
@@ -31,8 +30,9 @@ from transformers.trainer_callback import ProgressCallback
 
 from llmkd.cli import parse_config, run_cli, warn
 from llmkd.errors import ConfigError, RunError
-from llmkd.io.task import Task, load_task
+from llmkd.io.task import Task
 from llmkd.reporting import plots
+from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, write_json
 from llmkd.students.encoder import (
     add_lora,
@@ -184,22 +184,6 @@ class FinetuneConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
 
-def resolve_task(run_dir: Path, task: str | None) -> Task:
-    """``--task`` if given, else the ``task`` of ``DIR/generate_config.json``."""
-    if task:
-        return load_task(task)
-    path = run_dir / "generate_config.json"
-    if not path.is_file():
-        raise RunError(f"{path}: missing, so the task is unknown (run llmkd.generate first or pass --task)")
-    try:
-        name = json.loads(path.read_text(encoding="utf-8")).get("task")
-    except (json.JSONDecodeError, AttributeError):
-        raise RunError(f"{path}: not a JSON object (pass --task)") from None
-    if not name:
-        raise RunError(f"{path}: no 'task' field (pass --task)")
-    return load_task(name)
-
-
 class DistillationTrainer(Trainer):
     """A ``Trainer`` whose loss is :func:`llmkd.training.kd_loss.kd_loss` on the teacher's probabilities."""
 
@@ -253,9 +237,7 @@ def _accuracy(prediction: EvalPrediction) -> dict[str, float]:
 
 def load_examples(config: FinetuneConfig) -> tuple[Path, Path, Task, list[dict[str, Any]], list[Example]]:
     """Run dir, training file, task, its records and the usable examples (with warnings)."""
-    if not config.run:
-        raise ConfigError("--run DIR is required")
-    run_dir = Path(config.run)
+    run_dir = run_directory(config.run)
     source = training_source(run_dir)
     task = resolve_task(run_dir, config.task)
     labels = task.labels

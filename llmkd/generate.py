@@ -20,7 +20,7 @@ from llmkd.generation.ensemble import combine_samples, combine_teachers
 from llmkd.generation.plan import latest_output, plan_requests
 from llmkd.generation.summary import TeacherRun, print_plan, print_summary
 from llmkd.io.paths import default_runs_dir
-from llmkd.io.readers import Format, InputSpec, read_items
+from llmkd.io.readers import InputColumns, InputSpec, read_items
 from llmkd.io.records import Item, TeacherOutput
 from llmkd.io.task import Task, load_task
 from llmkd.io.text_limits import text_token_budget, truncate_texts
@@ -42,7 +42,7 @@ DESCRIPTION = (
 
 
 @dataclass
-class GenerateConfig:
+class GenerateConfig(InputColumns):
     """Flags of ``python -m llmkd.generate``."""
 
     input: str | None = field(
@@ -67,23 +67,6 @@ class GenerateConfig:
             "lexicon, positive/negative/neutral tasks). Give several for an ensemble."
         },
     )
-    text_column: str = field(
-        default="text", metadata={"help": "Column holding the text (CSV/JSONL/Parquet/hf)."}
-    )
-    id_column: str | None = field(
-        default=None, metadata={"help": "Column holding a unique id (default: hash of the text)."}
-    )
-    label_column: str | None = field(
-        default=None, metadata={"help": "Column holding a gold label, kept as 'gold'."}
-    )
-    label_map: str | None = field(
-        default=None,
-        metadata={"help": "Map raw gold labels to task labels, e.g. 0=negative,1=positive,2=neutral."},
-    )
-    format: Format = field(
-        default="auto", metadata={"help": "Input format (auto: from the extension or hf: prefix)."}
-    )
-    limit: int | None = field(default=None, metadata={"help": "Use only the first N items."})
     rationale: bool = field(default=True, metadata={"help": "Ask the teacher for a one-sentence rationale."})
     samples: int = field(
         default=1,
@@ -352,15 +335,7 @@ def run_generate(config: GenerateConfig) -> Path:
     if config.augment < 0:
         raise ConfigError("--augment must be 0 or more")
     task = load_task(config.task)
-    spec = InputSpec(
-        path=config.input,
-        text_column=config.text_column,
-        id_column=config.id_column,
-        label_column=config.label_column,
-        label_map=config.label_map,
-        format=config.format,
-        limit=config.limit,
-    )
+    spec = InputSpec.of(config.input, config)
     items = read_items(spec, labels=task.labels)
     for spec_name in config.teacher:
         teacher_kind(spec_name)  # fail on an unknown teacher before any work

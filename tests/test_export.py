@@ -87,3 +87,24 @@ def test_empty_or_bad_kept_set_is_a_clear_error(run: Path) -> None:
     write_jsonl(run / "filtered.jsonl", [{**RECORDS[0], "label": "bullish"}])
     with pytest.raises(RunError, match="label 'bullish'"):
         main(["--run", str(run), "--format", "parquet"])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("generate_config.json", "{truncated", r"generate_config\.json: not valid JSON"),
+        ("filtered.jsonl", '{"id": "a"}\n{oops\n', r"filtered\.jsonl:2: not valid JSON"),
+        ("filtered.jsonl", "[1, 2]\n", r"filtered\.jsonl:1: not a JSON object"),
+    ],
+)
+def test_corrupt_run_file_is_a_one_line_error(run: Path, name: str, content: str, message: str) -> None:
+    (run / name).write_text(content)
+    with pytest.raises(RunError, match=message):
+        main(["--run", str(run), "--format", "jsonl"])
+
+
+def test_task_is_never_guessed(run: Path) -> None:
+    (run / "generate_config.json").unlink()
+    with pytest.raises(RunError, match="pass --task"):
+        main(["--run", str(run), "--format", "jsonl"])
+    assert main(["--run", str(run), "--format", "jsonl", "--task", "fin-sentiment"]) == 0

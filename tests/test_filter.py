@@ -294,8 +294,11 @@ def test_empty_input_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "labels.jsonl").write_text("")
     with pytest.raises(RunError, match="no records to filter"):
         main(["--run", str(tmp_path), "--no-progress"])
-    with pytest.raises(RunError, match=r"labels\.jsonl: missing"):
+    with pytest.raises(RunError, match=r"nope: no such run directory \(check --run\)"):
         main(["--run", str(tmp_path / "nope"), "--no-progress"])
+    (tmp_path / "labels.jsonl").unlink()
+    with pytest.raises(RunError, match=r"labels\.jsonl: missing \(run `python -m llmkd.generate"):
+        main(["--run", str(tmp_path), "--no-progress"])
 
 
 def test_all_removed_writes_outputs_and_exits_with_one_line(tmp_path: Path) -> None:

@@ -49,9 +49,12 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise RunError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise RunError(f"{path}:{number}: not a JSON object")
+                yield record
 
 
 def replace_section(document: str, name: str, section: str) -> str:

@@ -26,8 +26,6 @@ class Example:
 
 def training_source(run_dir: Path) -> Path:
     """``filtered.jsonl`` when the filter stage ran, else ``labels.jsonl``."""
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: no such run directory (check --run)")
     for name in ("filtered.jsonl", "labels.jsonl"):
         if (run_dir / name).is_file():
             return run_dir / name

@@ -95,7 +95,7 @@ def run(url: str, n: int, options: TeacherOptions, run_dir: Path) -> dict[str, A
 
 def raw_aiohttp(url: str, n: int, concurrency: int) -> dict[str, Any]:
     """The same requests from a bare aiohttp client (no SDK, no parsing, no ledger): what the server and
-    this machine allow, i.e. the practical ceiling next to the theoretical one."""
+    the CPU allow, i.e. the practical ceiling next to the theoretical one."""
     import asyncio
 
     import aiohttp

@@ -559,7 +559,7 @@ def main() -> None:
     parser.add_argument("--test-limit", type=int, default=None, help="causal: test items scored")
     parser.add_argument("--variants", nargs="*", default=None, help="which student variants to train")
     parser.add_argument("--train-limit", type=int, default=None, help="train on the first N train items")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on a shared machine)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--suffix", default="", help="appended to result and run names")
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate (default 5e-5)")
     parser.add_argument("--teacher-run", default="qwen", help="teacher: runs/NAME-test and runs/NAME-train")

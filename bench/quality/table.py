@@ -1,8 +1,10 @@
-"""The README table of bench/quality from results/*.json (rows without a result say "not run")."""
+"""The README table of bench/quality from results/*.json: figures, torch threads and the commit that last
+wrote each result (rows without a result say "not run")."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ STUDENTS = [
     ("a_gold_minilm_head_warm", "(a) MiniLM on gold labels (upper bound), llmkd's defaults (`[CLS]` head)"),
     ("a_gold_minilm", "(a) … mean-pooled head (`--pooling mean`)"),
     ("a_gold_minilm_s7", "(a) … mean-pooled head, seed 7 (other held-out split and order)"),
-    ("a_gold_minilm_cls", "(a) … `[CLS]` head, no warm-up or decay (session 2)"),
+    ("a_gold_minilm_cls", "(a) … `[CLS]` head, no warm-up or decay"),
     (
         "c_qwenlex_soft-teachers-agree",
         "(c) MiniLM from Qwen + lexicon, soft, only where both agree (`filter --min-agreement 1`), defaults",
@@ -34,7 +36,7 @@ STUDENTS = [
     ("c_qwenlex_hard-teachers-agree", "(c) … hard labels"),
     (
         "c_qwenlex_soft-teachers-agree-lora_pooler",
-        "(c) … LoRA r=8 at lr 5e-4 on attention query/value (llmkd's default before session 6) instead of full, "
+        "(c) … LoRA r=8 at lr 5e-4 on attention query/value (llmkd's default before e6d2db6) instead of full, "
         "pooler trained with the head",
     ),
     ("c_qwenlex_soft-teachers-agree-lora_pooler_s7", "(c) … the same, seed 7"),
@@ -61,7 +63,7 @@ STUDENTS = [
     ("c_qwenlex_soft-teachers-agree-lora_pooler_tweetsall_s7", "(c) … the same, seed 7"),
     (
         "c_qwenlex_soft-teachers-agree-lora_alllinear",
-        "(c) … the same LoRA on every linear layer (llmkd's default since session 6), no tweets",
+        "(c) … the same LoRA on every linear layer (llmkd's default since e6d2db6), no tweets",
     ),
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_s7", "(c) … the same, seed 7"),
     ("c_qwenlex_soft-teachers-agree-lora_alllinear_s1", "(c) … the same, seed 1 (llmkd's defaults)"),
@@ -93,11 +95,11 @@ STUDENTS = [
     (
         "c_qwenlex_selftrain",
         "(c) … one self-training round: the records the filter dropped take the q/v LoRA student's soft "
-        "labels, a new q/v LoRA student trains on all (session 5)",
+        "labels, a new q/v LoRA student trains on all",
     ),
     (
         "c_qwenlex_soft-teachers-agree-lora",
-        "(c) … the same LoRA with the BERT pooler frozen (before session 4's fix)",
+        "(c) … the same LoRA with the BERT pooler frozen (before 76d1856)",
     ),
     ("c_qwenlex_soft", "(c) MiniLM from Qwen + lexicon, all records (the label is the lexicon's), soft"),
     ("c_qwenlex_soft-filtered", "(c) … soft, confidence-filtered"),
@@ -110,29 +112,36 @@ STUDENTS = [
     ("c_qwen_hard_mean", "(c) MiniLM from Qwen's labels, hard, mean-pooled head"),
     ("c_qwen_soft_mean", "(c) … soft (KD, T=2, alpha=0.5), mean-pooled head"),
     ("c_qwen_soft-filtered_mean", "(c) … soft, filtered, mean-pooled head"),
-    ("c_qwen_hard", "(c) … hard, `[CLS]` head, no warm-up or decay (session 2)"),
-    ("c_qwen_soft", "(c) … soft, session 2"),
-    ("c_qwen_hard-filtered", "(c) … hard, filtered, session 2"),
-    ("c_qwen_soft-filtered", "(c) … soft, filtered, session 2"),
-    ("c_qwen_crossfit-agree", "(c) … hard, only where cross-fitted student and teacher agree, session 2"),
+    ("c_qwen_hard", "(c) … hard, `[CLS]` head, no warm-up or decay"),
+    ("c_qwen_soft", "(c) … soft, the same settings"),
+    ("c_qwen_hard-filtered", "(c) … hard, filtered, the same settings"),
+    ("c_qwen_soft-filtered", "(c) … soft, filtered, the same settings"),
+    (
+        "c_qwen_crossfit-agree",
+        "(c) … hard, only where cross-fitted student and teacher agree, the same settings",
+    ),
     (
         "c_qwen_crossfit-cleanlab",
-        "(c) … hard, label issues pruned by cleanlab on cross-fitted probabilities, session 2",
+        "(c) … hard, label issues pruned by cleanlab on cross-fitted probabilities, the same settings",
     ),
-    ("c_qwen_hard-lora", "(c) … hard, LoRA r=8 instead of a full fine-tune (pooler frozen), session 2"),
+    (
+        "c_qwen_hard-lora",
+        "(c) … hard, LoRA r=8 instead of a full fine-tune (pooler frozen), the same settings",
+    ),
     ("d_sim_soft_mean", "(d) MiniLM from the SIMULATED teacher, soft, mean-pooled head"),
     ("d_sim_soft-filtered_mean", "(d) … soft, filtered, mean-pooled head"),
     ("d_sim_soft-filtered_mean_s7", "(d) … soft, filtered, mean-pooled head, seed 7"),
     ("d_sim_soft-filtered_head_warm", "(d) … soft, filtered, llmkd's defaults (`[CLS]` head)"),
     (
         "d_sim_soft-filtered-lora_pooler",
-        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 on query/value (the default before session 6) instead of full",
+        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 on query/value (the default before e6d2db6) instead of full",
     ),
     (
         "d_sim_soft-filtered-lora_alllinear",
-        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 on every linear layer (the default since session 6)",
+        "(d) … soft, filtered, LoRA r=8 at lr 5e-4 on every linear layer (the default since e6d2db6)",
     ),
-    ("d_sim_soft-filtered_v2", "(d) … soft, filtered, `[CLS]` head, no warm-up or decay (session 2)"),
+    ("d_sim_soft-filtered_v2", "(d) … soft, filtered, `[CLS]` head, no warm-up or decay"),
+    ("d_sim_soft_full", "(d) … soft, unfiltered, `[CLS]` head, no warm-up or decay, 2 epochs at lr 2e-4"),
     (
         "e_causal_alllinear",
         "(e) SmolLM2-135M LoRA causal student from the SIMULATED teacher, llmkd's causal defaults "
@@ -141,7 +150,7 @@ STUDENTS = [
     ("e_causal_alllinear_e2", "(e) … the same, 2 epochs"),
     (
         "e_causal",
-        "(e) … the same with LoRA on attention q/v at lr 2e-4, 1 epoch (the defaults before session 6)",
+        "(e) … the same with LoRA on attention q/v at lr 2e-4, 1 epoch (the defaults before 5288831)",
     ),
 ]
 
@@ -155,41 +164,62 @@ def f3(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else ("—" if value is None else str(value))
 
 
+def committed(name: str) -> str:
+    """Short hash and date of the commit that last wrote ``results/<name>.json`` ("—" outside git)."""
+    try:
+        done = subprocess.run(
+            ["git", "log", "-1", "--format=%h %cs", "--", f"{name}.json"],
+            cwd=RESULTS,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return "—"
+    return done.stdout.strip() or ("uncommitted" if done.returncode == 0 else "—")
+
+
+def threads(result: dict[str, Any]) -> str:
+    return str(result.get("machine", {}).get("torch_threads", "—"))
+
+
 def best_local_accuracy() -> float | None:
     scores = [r["test"]["accuracy"] for r in map(load, (n for n, _ in TEACHERS)) if r]
     return max(scores, default=None)
 
 
+def teacher_row(title: str, name: str, scores: dict[str, Any]) -> str:
+    accuracy, weighted = f3(scores["accuracy"]), f3(scores["weighted_f1"])
+    return f"| {title} | — | {accuracy} | {weighted} | — | — | — | — | {committed(name)} |"
+
+
 def table_markdown() -> str:
     best = best_local_accuracy()
     lines = [
-        "| model | train items | test accuracy | weighted F1 | macro F1 | vs best local teacher | train s |",
-        "|---|---|---|---|---|---|---|",
+        "| model | train items | test accuracy | weighted F1 | macro F1 | vs best local teacher | train s "
+        "| torch threads | commit |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     sim = load("d_simulated_teacher")
     if sim:
-        t = sim["test"]
-        lines.append(
-            f"| SIMULATED teacher (gold through a fixed confusion matrix) | — | {f3(t['accuracy'])} | "
-            f"{f3(t['weighted_f1'])} | — | — | — |"
-        )
+        title = "SIMULATED teacher (gold through a fixed confusion matrix)"
+        lines.append(teacher_row(title, "d_simulated_teacher", sim["test"]))
     for name, title in TEACHERS:
         r = load(name)
-        if r is None:
-            lines.append(f"| {title} | not run | | | | | |")
-            continue
-        t = r["test"]
-        lines.append(f"| {title} | — | {f3(t['accuracy'])} | {f3(t['weighted_f1'])} | — | — | — |")
+        lines.append(
+            f"| {title} | not run | | | | | | | |" if r is None else teacher_row(title, name, r["test"])
+        )
     for name, title in STUDENTS:
         r = load(name)
         if r is None:
-            lines.append(f"| {title} | not run | | | | | |")
+            lines.append(f"| {title} | not run | | | | | | | |")
             continue
         held = f" (+{r['n_val']} held out)" if r.get("n_val") else ""
         ratio = f"{100 * r['accuracy'] / best:.1f}%" if best and name.startswith("c_") else "—"
         lines.append(
             f"| {title} | {r.get('n_train')}{held} | **{f3(r.get('accuracy'))}** | "
-            f"{f3(r.get('weighted_f1'))} | {f3(r.get('macro_f1'))} | {ratio} | {r.get('train_wall_s', 0):.0f} |"
+            f"{f3(r.get('weighted_f1'))} | {f3(r.get('macro_f1'))} | {ratio} | {r.get('train_wall_s', 0):.0f} | "
+            f"{threads(r)} | {committed(name)} |"
         )
     return "\n".join(lines)
 

@@ -16,9 +16,6 @@ Every output is written to a temporary path and renamed, so an interrupted expor
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +26,7 @@ from llmkd.cli import parse_config, run_cli
 from llmkd.errors import RunError
 from llmkd.io.task import Task
 from llmkd.run.directory import resolve_task, run_directory
-from llmkd.run.files import atomic_write_text, read_jsonl, write_jsonl
+from llmkd.run.files import atomic_dir, atomic_file, atomic_write_text, read_jsonl, write_jsonl
 
 Format = Literal["hf", "parquet", "jsonl", "openai-chat"]
 DEFAULT_NAMES = {
@@ -169,32 +166,17 @@ def write_hf(rows: Sequence[dict[str, Any]], task: Task, out: Path, card: str) -
     columns = {name: [r[name] for r in rows] for name in features if name != "label"}
     columns["label"] = [r["label_id"] for r in rows]
     dataset = Dataset.from_dict(columns, features=features)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with atomic_dir(out) as tmp:
         dataset.save_to_disk(str(tmp))
         (tmp / "README.md").write_text(card, encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def write_parquet(rows: Sequence[dict[str, Any]], out: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_file(out) as tmp:
         pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_export(cfg: ExportConfig) -> Path:

@@ -180,7 +180,7 @@ class Redactor:
 
     Attributes:
         mapping: placeholder -> original value (keep it local).
-        counts: values replaced per kind in this session (occurrences, not distinct values).
+        counts: values replaced per kind in this run (occurrences, not distinct values).
     """
 
     mapping: dict[str, str] = field(default_factory=dict)

@@ -131,10 +131,14 @@ class OpenAIServer(LoopbackServer):
             shown = "bullish" if draw.kind == "out_of_set" else label
             data: dict[str, str] = {"label": shown}
             if with_rationale:
-                data["rationale"] = f"The text says {text.split()[0] if text.split() else 'nothing'}."
+                data["rationale"] = self.rationale_for(text)
             content = json.dumps(data, separators=(",", ":"))
         self.record.texts[text] += 1
         return self.completion(body, content, finish, draw.rng, labels, label)
+
+    def rationale_for(self, text: str) -> str:
+        """The rationale sent with a label (subclasses serving recorded answers override it)."""
+        return f"The text says {text.split()[0] if text.split() else 'nothing'}."
 
     # -- Files and Batch API ----------------------------------------------------------------------
     async def upload(self, request: web.Request) -> web.Response:

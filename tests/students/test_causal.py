@@ -17,10 +17,10 @@ from llmkd.students.causal import (
     RATIONALE_TASK,
     CausalStudent,
     ChatEncoder,
-    build_examples,
     read_marker,
     student_messages,
 )
+from llmkd.training.causal import build_examples
 from llmkd.training.data import Example
 from tests.test_finetune import make_run
 from tests.tiny_llama import make_tiny_llama

@@ -45,7 +45,7 @@ from llmkd.training.common import (
     training_arguments,
     training_metrics,
 )
-from llmkd.training.config import DEFAULT_LR_CAUSAL, DEFAULT_MAX_LENGTH_CAUSAL, FinetuneConfig
+from llmkd.training.config import DEFAULT_MAX_LENGTH_CAUSAL, FinetuneConfig
 from llmkd.training.data import Example
 from llmkd.training.model_card import causal_model_card
 
@@ -79,7 +79,7 @@ def resolved_config(config: FinetuneConfig, data: TrainingData) -> FinetuneConfi
     return dataclasses.replace(
         config,
         student="local" if config.student == "minilm" else config.student,
-        lr=config.lr if config.lr is not None else DEFAULT_LR_CAUSAL,
+        lr=config.learning_rate(),
         max_length=config.max_length or DEFAULT_MAX_LENGTH_CAUSAL,
         task=data.task.name,
         output=str(config.output or data.run_dir / "student-causal"),
@@ -97,8 +97,7 @@ def sft_trainer(
 ) -> Trainer:
     """A ``Trainer`` on the (train, held-out) chat rows that keeps the epoch of lowest held-out loss."""
     train_rows, val_rows = rows
-    lr = config.lr if config.lr is not None else DEFAULT_LR_CAUSAL
-    args = training_arguments(config, work, len(train_rows), bool(val_rows), lr, ["labels"])
+    args = training_arguments(config, work, len(train_rows), bool(val_rows), ["labels"])
     args.metric_for_best_model = "loss" if val_rows else None
     args.greater_is_better = False if val_rows else None
     return Trainer(

@@ -106,7 +106,7 @@ def prepare_data(config: FinetuneConfig) -> TrainingData:
 
 
 def training_arguments(
-    config: FinetuneConfig, work: Path, n_train: int, has_val: bool, lr: float, label_names: list[str]
+    config: FinetuneConfig, work: Path, n_train: int, has_val: bool, label_names: list[str]
 ) -> TrainingArguments:
     """Trainer settings shared by both student kinds: a full checkpoint (optimizer, scheduler, RNG) per
     epoch, so ``--resume`` continues a killed run with the same result."""
@@ -114,7 +114,7 @@ def training_arguments(
     return TrainingArguments(
         output_dir=str(work),
         num_train_epochs=config.epochs,
-        learning_rate=lr,
+        learning_rate=config.learning_rate(),
         warmup_steps=round(config.warmup_ratio * steps_per_epoch * config.epochs),
         weight_decay=config.weight_decay,
         per_device_train_batch_size=config.batch_size,

@@ -138,3 +138,11 @@ class FinetuneConfig:
         for name in ("epochs", "batch_size", "max_length", "lora_r"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+
+    def learning_rate(self) -> float:
+        """``--lr``, else the default of the student kind and method."""
+        if self.lr is not None:
+            return self.lr
+        if self.student_kind == "causal":
+            return DEFAULT_LR_CAUSAL
+        return DEFAULT_LR_FULL if self.full else DEFAULT_LR_LORA

@@ -27,7 +27,7 @@ from llmkd.training.common import (
     training_arguments,
     training_metrics,
 )
-from llmkd.training.config import DEFAULT_LR_FULL, DEFAULT_LR_LORA, DEFAULT_MAX_LENGTH, FinetuneConfig
+from llmkd.training.config import DEFAULT_MAX_LENGTH, FinetuneConfig
 from llmkd.training.data import balanced_class_weights, to_dataset
 from llmkd.training.kd_loss import kd_loss
 from llmkd.training.model_card import encoder_model_card
@@ -79,10 +79,9 @@ def _accuracy(prediction: EvalPrediction) -> dict[str, float]:
 
 def resolved_config(config: FinetuneConfig, data: TrainingData) -> FinetuneConfig:
     """``config`` with the encoder defaults filled in (learning rate, length, output, pooling)."""
-    lr = config.lr if config.lr is not None else (DEFAULT_LR_FULL if config.full else DEFAULT_LR_LORA)
     return dataclasses.replace(
         config,
-        lr=lr,
+        lr=config.learning_rate(),
         task=data.task.name,
         max_length=config.max_length or DEFAULT_MAX_LENGTH,
         output=config.output or str(data.run_dir / "student"),
@@ -109,12 +108,10 @@ def distillation_trainer(
 ) -> DistillationTrainer:
     """A :class:`DistillationTrainer` of ``model`` on the tokenised split, checkpointing into ``work``."""
     max_length = int(config.max_length or DEFAULT_MAX_LENGTH)
-    lr = config.lr if config.lr is not None else DEFAULT_LR_LORA
+    args = training_arguments(config, work, len(data.train), bool(data.val), ["labels", "teacher_probs"])
     return DistillationTrainer(
         model=model,
-        args=training_arguments(
-            config, work, len(data.train), bool(data.val), lr, ["labels", "teacher_probs"]
-        ),
+        args=args,
         train_dataset=to_dataset(data.train, tokenizer, max_length),
         eval_dataset=to_dataset(data.val, tokenizer, max_length) if data.val else None,
         processing_class=tokenizer,

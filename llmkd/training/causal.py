@@ -155,18 +155,14 @@ def train_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | None
     output = Path(str(config.output))
     card = causal_model_card(config, task, base, counts, accuracy)
     save_causal(peft_model, tokenizer, output, student_marker(task, system, max_length, base), card)
-    metrics = training_metrics(
-        data,
-        trained,
-        counts,
-        student=str(output / "merged"),
-        student_kind="causal",
-        base_model=base,
-        method="lora",
-        held_out_accuracy=accuracy,
-        held_out_scored=min(len(data.val), HELD_OUT_SCORED),
-        trainable_parameters=trainable,
-        parameters=sum(p.numel() for p in peft_model.get_base_model().parameters()),
-    )
+    about = {
+        "student": str(output / "merged"),
+        "student_kind": "causal",
+        "base_model": base,
+        "method": "lora",
+    }
+    held_out = {"held_out_accuracy": accuracy, "held_out_scored": min(len(data.val), HELD_OUT_SCORED)}
+    size = (trainable, sum(p.numel() for p in peft_model.get_base_model().parameters()))
+    metrics = training_metrics(data, trained, counts, about, held_out, size)
     finish(config, data, trained, metrics, "training_curves_causal.png")
     return metrics

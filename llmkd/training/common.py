@@ -163,16 +163,25 @@ def train(trainer: Trainer, work: Path, checkpoint: Path | None, evaluate: bool)
 
 
 def training_metrics(
-    data: TrainingData, trained: Trained, counts: dict[str, Any], **fields: Any
+    data: TrainingData,
+    trained: Trained,
+    counts: dict[str, Any],
+    student: dict[str, Any],
+    held_out: dict[str, Any],
+    parameters: tuple[int, int],
 ) -> dict[str, Any]:
-    """finetune_metrics.json: the data counts, the kind-specific ``fields`` and the training figures."""
+    """finetune_metrics.json: data counts, what the ``student`` is, its ``held_out`` scores, the
+    training figures and its (trainable, total) ``parameters``."""
     return {
         **counts,
         "task": data.task.name,
-        **fields,
+        **student,
         "resumed_from": trained.resumed_from.name if trained.resumed_from else None,
+        **held_out,
         "train_loss": trained.training_loss,
         "runtime_s": round(trained.runtime_s, 2),
+        "trainable_parameters": parameters[0],
+        "parameters": parameters[1],
         "log_history": trained.history,
     }
 

@@ -159,19 +159,15 @@ def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | Non
     accuracy = trained.held_out.get("eval_accuracy")
     card = encoder_model_card(config, data.task, base, counts, accuracy)
     output = save_student(student, tokenizer, config.output or data.run_dir / "student", card)
-    metrics = training_metrics(
-        data,
-        trained,
-        counts,
-        student=str(output),
-        student_kind="encoder",
-        base_model=base,
-        method="full" if config.full else "lora",
-        class_weights=dict(zip(labels, weights, strict=True)) if weights is not None else None,
-        held_out_accuracy=accuracy,
-        held_out_loss=trained.held_out.get("eval_loss"),
-        trainable_parameters=trainable,
-        parameters=sum(p.numel() for p in student.parameters()),
-    )
+    about = {
+        "student": str(output),
+        "student_kind": "encoder",
+        "base_model": base,
+        "method": "full" if config.full else "lora",
+        "class_weights": dict(zip(labels, weights, strict=True)) if weights is not None else None,
+    }
+    held_out = {"held_out_accuracy": accuracy, "held_out_loss": trained.held_out.get("eval_loss")}
+    size = (trainable, sum(p.numel() for p in student.parameters()))
+    metrics = training_metrics(data, trained, counts, about, held_out, size)
     finish(config, data, trained, metrics, "training_curves.png")
     return metrics

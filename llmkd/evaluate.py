@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +25,7 @@ from llmkd.reporting import plots
 from llmkd.reporting.html import write_report_html
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+from llmkd.students.base import Student, load_student
 
 
 @dataclass
@@ -125,120 +124,211 @@ def match_teacher(gold: list[Item], records: list[dict[str, Any]]) -> tuple[list
     return matched, clashes
 
 
-def _model_size_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES) / 1e6
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
-def find_student(run_dir: Path, explicit: str | None) -> tuple[Path | None, str]:
-    """The student folder and its kind (``encoder`` or ``causal``, from ``llmkd_student.json``)."""
-    from llmkd.students.causal import read_marker
-
+def find_student(run_dir: Path, explicit: str | None) -> Path | None:
+    """The student folder: ``--student-path``, else RUN/student, else RUN/student-causal/merged."""
     if explicit:
         folder = Path(explicit)
         if not (folder / "config.json").is_file():
             raise RunError(f"{folder}: no config.json; not a student model folder (check --student-path)")
-    else:
-        candidates = [run_dir / "student", run_dir / "student-causal" / "merged"]
-        folder = next((c for c in candidates if (c / "config.json").is_file()), None)  # type: ignore[assignment]
-        if folder is None:
-            return None, "none"
-    return folder, "causal" if read_marker(folder) is not None else "encoder"
+        return folder
+    candidates = [run_dir / "student", run_dir / "student-causal" / "merged"]
+    return next((c for c in candidates if (c / "config.json").is_file()), None)
 
 
-def causal_student_predictions(
-    folder: Path, texts: list[str], task: Task, config: EvaluateConfig
+@dataclass
+class Inputs:
+    """What evaluate reads: the run, its task, the gold items, the student folder and teacher labels."""
+
+    run_dir: Path
+    task: Task
+    gold_items: list[Item]
+    student_dir: Path | None
+    label_files: list[Path]
+    has_labels: bool
+
+    @property
+    def gold(self) -> list[str]:
+        return [str(item.label) for item in self.gold_items]
+
+
+@dataclass
+class Scored:
+    """One model's scores on the gold items (None: not scored), its labels and its figures' data."""
+
+    result: dict[str, Any] | None
+    predicted: list[str | None]
+    matrix: np.ndarray | None = None
+    curve: list[dict[str, float]] | None = None
+
+
+def read_inputs(config: EvaluateConfig) -> Inputs:
+    """The run directory, task, gold items, student folder and teacher-label files.
+
+    Raises:
+        RunError: a ``--teacher-labels`` file is missing, or the run has neither student nor labels.
+    """
+    run_dir = run_directory(config.run)
+    student_dir = find_student(run_dir, config.student_path)
+    label_files = [Path(p) for p in config.teacher_labels] or [run_dir / "labels.jsonl"]
+    for path in label_files[: len(config.teacher_labels)]:
+        if not path.is_file():
+            raise RunError(f"{path}: no such file (check --teacher-labels)")
+    has_labels = all(p.is_file() for p in label_files)
+    if student_dir is None and not has_labels:
+        raise RunError(
+            f"{run_dir}: neither student/ nor labels.jsonl; run llmkd.generate and llmkd.finetune first"
+        )
+    task = resolve_task(run_dir, config.task)
+    gold_items = read_gold(config, task.labels)
+    return Inputs(run_dir, task, gold_items, student_dir, label_files, has_labels)
+
+
+def student_predictions(
+    student: Student, texts: list[str], labels: list[str], batch_size: int
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Label-scoring probabilities of a causal student, plus speed and size figures."""
-    from llmkd.students.causal import CausalStudent
-
-    student = CausalStudent.load(folder, task)
-    student.model.to(_device(config.device))
-    batch = max(1, min(config.batch_size, 16))
-    student.predict_probs(texts[:batch], batch, progress=False)
+    """``(N, C)`` probabilities of a student of either kind in task-label order, plus speed and size."""
+    batch = max(1, min(batch_size, student.max_batch_size or batch_size))
+    student.predict_probs(texts[:batch], batch, progress=False)  # warm-up, not timed
     started = time.perf_counter()
     probs = student.predict_probs(texts, batch)
     elapsed = max(time.perf_counter() - started, 1e-9)
     speed = {
-        "kind": "causal",
+        "kind": student.kind,
         "throughput_items_per_s": len(texts) / elapsed,
         "latency_ms_per_item": 1000.0 * elapsed / max(len(texts), 1),
-        "parameters": int(sum(p.numel() for p in student.model.parameters())),
-        "size_mb": round(_model_size_mb(folder), 2),
-        "device": str(next(student.model.parameters()).device),
+        "parameters": student.parameter_count(),
+        "size_mb": round(student.size_mb(), 2),
+        "device": student.device,
         "batch_size": batch,
     }
-    return probs, speed
+    return probs[:, [student.labels.index(label) for label in labels]], speed
 
 
-def student_predictions(
-    folder: Path, texts: list[str], labels: list[str], config: EvaluateConfig
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """``(N, C)`` student probabilities in task-label order, plus speed and size figures."""
-    from llmkd.students.encoder import load_student, predict_probs
-
-    model, tokenizer = load_student(folder)
-    cast(Any, model).to(_device(config.device))
-    id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
-    student_labels = [id2label[i] for i in range(len(id2label))]
-    if sorted(student_labels) != sorted(labels):
+def score_student(inputs: Inputs, config: EvaluateConfig) -> Scored:
+    """Load the student (either kind) and score it on the gold items."""
+    labels, gold = inputs.task.labels, inputs.gold
+    if inputs.student_dir is None:
+        return Scored(None, [None] * len(gold))
+    student = load_student(inputs.student_dir, config.device, config.max_length, inputs.task)
+    if sorted(student.labels) != sorted(labels):
         raise RunError(
-            f"{folder}: the student predicts {student_labels}, but the task has {labels} (check --task)"
+            f"{inputs.student_dir}: the student predicts {student.labels}, but the task has {labels} "
+            "(check --task)"
         )
-    predict_probs(model, tokenizer, texts[: config.batch_size], config.batch_size, config.max_length, False)
-    started = time.perf_counter()
-    probs = predict_probs(model, tokenizer, texts, config.batch_size, config.max_length)
-    elapsed = max(time.perf_counter() - started, 1e-9)
-    order = [student_labels.index(label) for label in labels]
-    speed = {
-        "kind": "encoder",
-        "throughput_items_per_s": len(texts) / elapsed,
-        "latency_ms_per_item": 1000.0 * elapsed / max(len(texts), 1),
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "size_mb": round(_model_size_mb(folder), 2),
-        "device": str(next(model.parameters()).device),
-        "batch_size": config.batch_size,
-    }
-    return probs[:, order], speed
+    texts = [item.text for item in inputs.gold_items]
+    probs, speed = student_predictions(student, texts, labels, config.batch_size)
+    predicted = [labels[i] for i in probs.argmax(axis=1)]
+    result = {**metrics.gold_scores(predicted, gold, labels, probs, config.n_bins), **speed}
+    matrix = metrics.confusion_matrix(predicted, gold, labels)
+    return Scored(result, list(predicted), matrix, result.get("reliability"))
 
 
-def _scored(
-    predicted: list[str], gold: list[str], labels: list[str], probs: np.ndarray | None, n_bins: int
-) -> dict[str, Any]:
-    result = metrics.classification_metrics(predicted, gold, labels)
-    if probs is not None and len(probs):
-        gold_ids = np.array([labels.index(g) for g in gold])
-        result["ece"] = metrics.expected_calibration_error(probs, gold_ids, n_bins)
-        result["reliability"] = metrics.reliability_bins(probs, gold_ids, n_bins)
-    else:
-        result["ece"] = None
-    return result
+def teacher_calibration(
+    teacher: dict[str, Any],
+    matched: list[dict[str, Any] | None],
+    keep: list[int],
+    gold: list[str],
+    labels: list[str],
+    n_bins: int,
+) -> list[dict[str, float]] | None:
+    """Set the teacher's ECE and reliability bins from the records that carry probabilities."""
+    with_probs = [i for i in keep if (matched[i] or {}).get("probs")]
+    if not with_probs:
+        teacher["n_with_probs"] = 0
+        return None
+    rows = np.array(
+        [[float((matched[i] or {})["probs"].get(label) or 0.0) for label in labels] for i in with_probs]
+    )
+    probs = rows / np.clip(rows.sum(1, keepdims=True), 1e-12, None)
+    ids = np.array([labels.index(gold[i]) for i in with_probs])
+    teacher["ece"] = metrics.expected_calibration_error(probs, ids, n_bins)
+    teacher["reliability"] = metrics.reliability_bins(probs, ids, n_bins)
+    teacher["n_with_probs"] = len(with_probs)
+    return list(teacher["reliability"])
 
 
-def per_teacher_scores(
-    matched: list[dict[str, Any] | None], gold: list[str], labels: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Accuracy and F1 of each teacher of an ensemble on the gold items it labelled ({} for one teacher)."""
-    names = sorted({name for r in matched if r for name in r.get("teachers") or {}})
-    if len(names) < 2:
-        return {}
-    scores = {}
-    for name in names:
-        views = [((r or {}).get("teachers") or {}).get(name) or {} for r in matched]
-        keep = [i for i, v in enumerate(views) if v.get("status") == "ok" and v.get("label") in labels]
-        if keep:
-            result = metrics.classification_metrics(
-                [str(views[i]["label"]) for i in keep], [gold[i] for i in keep], labels
-            )
-            scores[name] = {k: result[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")}
-    return scores
+def score_teacher(inputs: Inputs, n_bins: int, notes: list[str]) -> Scored:
+    """Score the teacher's labels of the gold texts (matched by id, then text); notes what is missing."""
+    labels, gold, n = inputs.task.labels, inputs.gold, len(inputs.gold_items)
+    if not inputs.has_labels:
+        notes.append(f"no teacher labels ({inputs.label_files[0]}); student only")
+        return Scored(None, [None] * n)
+    records = [r for path in inputs.label_files for r in read_jsonl(path)]
+    matched, clashes = match_teacher(inputs.gold_items, records)
+    if clashes:
+        notes.append(f"{clashes} gold ids also appear in labels.jsonl with another text; matched by text")
+    predicted: list[str | None] = [
+        r["label"] if r and r.get("status") == "ok" and r.get("label") in labels else None for r in matched
+    ]
+    seen = sum(r is not None for r in matched)
+    if 0 < seen < n / 2:
+        notes.append(
+            f"the teacher labelled only {seen} of the {n} gold texts, so its scores say "
+            "little; label the gold file with llmkd.generate and pass its labels.jsonl as --teacher-labels"
+        )
+    keep = [i for i, label in enumerate(predicted) if label is not None]
+    if not keep:
+        notes.append(f"the teacher labelled none of the {n} gold texts ({seen} seen in labels.jsonl)")
+        return Scored(None, predicted)
+    t_pred, t_gold = [str(predicted[i]) for i in keep], [gold[i] for i in keep]
+    teacher: dict[str, Any] = metrics.gold_scores(t_pred, t_gold, labels, None, n_bins)
+    curve = teacher_calibration(teacher, matched, keep, gold, labels, n_bins)
+    teacher["n_invalid"] = seen - len(keep)
+    teacher["teachers"] = sorted({str(r.get("teacher")) for r in matched if r and r.get("teacher")})
+    teacher["by_teacher"] = metrics.per_teacher_scores(matched, gold, labels)
+    return Scored(teacher, predicted, metrics.confusion_matrix(t_pred, t_gold, labels), curve)
+
+
+def add_cost_and_speed(
+    result: dict[str, Any], inputs: Inputs, config: EvaluateConfig, notes: list[str]
+) -> None:
+    """Time a local teacher, read the API spend and add throughput, cost and speed-up to ``result``."""
+    local = (
+        time_local_teachers(inputs.run_dir, inputs.task, inputs.gold_items, config.teacher_timing_items)
+        if config.time_teacher
+        else {}
+    )
+    result["teacher_speed"] = local
+    spend = ledger_spend(inputs.run_dir)
+    result["cost"] = cost_summary(result["student"], local, spend, config.cpu_usd_per_hour)
+    if result["student"] and local:
+        result["speedup_vs_local_teacher"] = speedup(result["student"]["throughput_items_per_s"], local)
+    if any("simulated" in name for name in [*spend, *((result["teacher"] or {}).get("teachers") or [])]):
+        notes.append("the teacher is a SIMULATED teacher (bench/simulated_teacher.py), not a real LLM")
+
+
+def write_figures(run_dir: Path, labels: list[str], scored: dict[str, Scored]) -> list[str]:
+    """Confusion matrices and the reliability diagram; returns the figure names for the report."""
+    figures = []
+    for name, one in scored.items():
+        if one.matrix is not None:
+            path = run_dir / f"confusion_{name}.png"
+            title = f"{name.capitalize()} vs gold (n={int(one.matrix.sum())})"
+            plots.confusion_matrix_plot(one.matrix, labels, path, title)
+            figures.append(path.name)
+    curves = {name: one.curve for name, one in scored.items() if one.curve is not None}
+    if curves:
+        plots.reliability_diagram(curves, run_dir / "reliability.png")
+        figures.append("reliability.png")
+    return figures + [
+        png for png in ("training_curves.png", "training_curves_causal.png") if (run_dir / png).is_file()
+    ]
+
+
+def write_outputs(result: dict[str, Any], inputs: Inputs, config: EvaluateConfig) -> None:
+    """eval.json, the report section (and report.html), evaluate_config.json; prints the summary."""
+    run_dir = inputs.run_dir
+    write_json(run_dir / "eval.json", result)
+    table = summary_table(result)
+    update_report_section(run_dir, "evaluate", report_markdown(result, table))
+    if config.plots:
+        write_report_html(run_dir, f"llmkd report: {inputs.task.name}")
+    save_config(run_dir, "evaluate", config)
+    print(table)
+    for note in result["notes"]:
+        print(f"note: {note}")
+    html = " and report.html" if config.plots else ""
+    print(f"evaluate: wrote {run_dir / 'eval.json'}, {run_dir / 'report.md'}{html}")
 
 
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
@@ -247,145 +337,30 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     Raises:
         RunError: the run directory has neither a student nor teacher labels.
     """
-    run_dir = run_directory(config.run)
-    student_dir, student_kind = find_student(run_dir, config.student_path)
-    label_files = [Path(p) for p in config.teacher_labels] or [run_dir / "labels.jsonl"]
-    for path in label_files[: len(config.teacher_labels)]:
-        if not path.is_file():
-            raise RunError(f"{path}: no such file (check --teacher-labels)")
-    has_labels = all(p.is_file() for p in label_files)
-    has_student = student_dir is not None
-    if not has_student and not has_labels:
-        raise RunError(
-            f"{run_dir}: neither student/ nor labels.jsonl; run llmkd.generate and llmkd.finetune first"
-        )
-    task = resolve_task(run_dir, config.task)
-    labels = task.labels
-    gold_items = read_gold(config, labels)
-    gold = [str(item.label) for item in gold_items]
+    inputs = read_inputs(config)
     notes: list[str] = []
     result: dict[str, Any] = {
-        "task": task.name,
+        "task": inputs.task.name,
         "gold_file": config.gold,
-        "n_gold": len(gold_items),
-        "labels": labels,
+        "n_gold": len(inputs.gold_items),
+        "labels": inputs.task.labels,
     }
-    matrices: dict[str, np.ndarray] = {}
-    curves: dict[str, list[dict[str, float]]] = {}
-
-    student_labels: list[str | None] = [None] * len(gold_items)
-    if has_student:
-        texts = [i.text for i in gold_items]
-        assert student_dir is not None
-        if student_kind == "causal":
-            probs, speed = causal_student_predictions(student_dir, texts, task, config)
-        else:
-            probs, speed = student_predictions(student_dir, texts, labels, config)
-        student_labels = [labels[i] for i in probs.argmax(axis=1)]
-        result["student"] = {
-            **_scored(list(map(str, student_labels)), gold, labels, probs, config.n_bins),
-            **speed,
-        }
-        matrices["student"] = metrics.confusion_matrix(list(map(str, student_labels)), gold, labels)
-        curves["student"] = result["student"]["reliability"]
-    else:
-        result["student"] = None
-        notes.append(f"no student model in {run_dir / 'student'} (run llmkd.finetune); teacher only")
-
-    teacher_labels: list[str | None] = [None] * len(gold_items)
-    if has_labels:
-        records = [r for path in label_files for r in read_jsonl(path)]
-        matched, clashes = match_teacher(gold_items, records)
-        if clashes:
-            notes.append(f"{clashes} gold ids also appear in labels.jsonl with another text; matched by text")
-        teacher_labels = [
-            r["label"] if r and r.get("status") == "ok" and r.get("label") in labels else None
-            for r in matched
-        ]
-        seen = sum(r is not None for r in matched)
-        if 0 < seen < len(gold_items) / 2:
-            notes.append(
-                f"the teacher labelled only {seen} of the {len(gold_items)} gold texts, so its scores say "
-                "little; label the gold file with llmkd.generate and pass its labels.jsonl as --teacher-labels"
-            )
-        keep = [i for i, label in enumerate(teacher_labels) if label is not None]
-        if keep:
-            t_pred = [str(teacher_labels[i]) for i in keep]
-            t_gold = [gold[i] for i in keep]
-            with_probs = [i for i in keep if (matched[i] or {}).get("probs")]
-            teacher: dict[str, Any] = _scored(t_pred, t_gold, labels, None, config.n_bins)
-            if with_probs:
-                probs_rows = [
-                    [float((matched[i] or {})["probs"].get(label) or 0.0) for label in labels]
-                    for i in with_probs
-                ]
-                t_probs = np.array(probs_rows) / np.clip(
-                    np.array(probs_rows).sum(1, keepdims=True), 1e-12, None
-                )
-                ids = np.array([labels.index(gold[i]) for i in with_probs])
-                teacher["ece"] = metrics.expected_calibration_error(t_probs, ids, config.n_bins)
-                teacher["reliability"] = metrics.reliability_bins(t_probs, ids, config.n_bins)
-                curves["teacher"] = teacher["reliability"]
-            teacher["n_with_probs"] = len(with_probs)
-            teacher["n_invalid"] = seen - len(keep)
-            teacher["teachers"] = sorted({str(r.get("teacher")) for r in matched if r and r.get("teacher")})
-            teacher["by_teacher"] = per_teacher_scores(matched, gold, labels)
-            result["teacher"] = teacher
-            matrices["teacher"] = metrics.confusion_matrix(t_pred, t_gold, labels)
-        else:
-            result["teacher"] = None
-            notes.append(
-                f"the teacher labelled none of the {len(gold_items)} gold texts ({seen} seen in labels.jsonl)"
-            )
-    else:
-        result["teacher"] = None
-        notes.append(f"no teacher labels ({label_files[0]}); student only")
-
-    if has_student and result["teacher"] is not None:
-        rate, n = metrics.agreement(student_labels, teacher_labels)
+    student = score_student(inputs, config)
+    if student.result is None:
+        notes.append(f"no student model in {inputs.run_dir / 'student'} (run llmkd.finetune); teacher only")
+    teacher = score_teacher(inputs, config.n_bins, notes)
+    result["student"], result["teacher"] = student.result, teacher.result
+    if student.result is not None and teacher.result is not None:
+        rate, n = metrics.agreement(student.predicted, teacher.predicted)
         result["agreement"] = {"rate": rate, "n": n}
     else:
         result["agreement"] = None
     result["ece"] = {name: (result[name] or {}).get("ece") for name in ("student", "teacher")}
-    local = (
-        time_local_teachers(run_dir, task, gold_items, config.teacher_timing_items)
-        if config.time_teacher
-        else {}
-    )
-    result["teacher_speed"] = local
-    spend = ledger_spend(run_dir)
-    result["cost"] = cost_summary(result["student"], local, spend, config.cpu_usd_per_hour)
-    if result["student"] and local:
-        result["speedup_vs_local_teacher"] = speedup(result["student"]["throughput_items_per_s"], local)
-    if any("simulated" in name for name in [*spend, *((result["teacher"] or {}).get("teachers") or [])]):
-        notes.append("the teacher is a SIMULATED teacher (bench/simulated_teacher.py), not a real LLM")
+    add_cost_and_speed(result, inputs, config, notes)
     result["notes"] = notes
-
-    figures = []
-    for name, matrix in matrices.items() if config.plots else ():
-        path = run_dir / f"confusion_{name}.png"
-        plots.confusion_matrix_plot(
-            matrix, labels, path, f"{name.capitalize()} vs gold (n={int(matrix.sum())})"
-        )
-        figures.append(path.name)
-    if curves and config.plots:
-        plots.reliability_diagram(curves, run_dir / "reliability.png")
-        figures.append("reliability.png")
-    for curves_png in ("training_curves.png", "training_curves_causal.png"):
-        if config.plots and (run_dir / curves_png).is_file():
-            figures.append(curves_png)
-    result["figures"] = figures
-    write_json(run_dir / "eval.json", result)
-    table = summary_table(result)
-    update_report_section(run_dir, "evaluate", report_markdown(result, table))
-    if config.plots:
-        write_report_html(run_dir, f"llmkd report: {task.name}")
-    save_config(run_dir, "evaluate", config)
-    print(table)
-    for note in notes:
-        print(f"note: {note}")
-    html = " and report.html" if config.plots else ""
-    print(f"evaluate: wrote {run_dir / 'eval.json'}, {run_dir / 'report.md'}{html}")
+    scored = {"student": student, "teacher": teacher}
+    result["figures"] = write_figures(inputs.run_dir, inputs.task.labels, scored) if config.plots else []
+    write_outputs(result, inputs, config)
     return result
 
 

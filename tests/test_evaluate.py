@@ -6,12 +6,15 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import llmkd.evaluate as evaluate_stage
 from llmkd.errors import LlmkdError, RunError
-from llmkd.evaluate import main, match_teacher
+from llmkd.evaluate import main, match_teacher, student_predictions
 from llmkd.finetune import main as finetune_main
 from llmkd.io.records import Item
+from llmkd.students.base import Student
 
 LABELS = ["positive", "negative", "neutral"]
 WORDS = {"positive": "profit rose", "negative": "jobs cut", "neutral": "annual meeting"}
@@ -217,3 +220,66 @@ def test_summary_table_shows_an_ensembles_teachers_together():
     assert "| throughput on this machine (items/s) | 2.0 |" in table  # not the lexicon's 10000
     assert "| latency (ms/item, batched) | 500.10 |" in table
     assert "| parameters | 630.0 M |" in table and "| cost per 1,000 items | $0.0140 |" in table
+
+
+class StubStudent:
+    """A student of a third kind: fixed probabilities, columns in an order other than the task's."""
+
+    kind = "stub"
+    max_batch_size = 2
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.labels = ["neutral", "positive", "negative"]
+        self.batches: list[int] = []
+
+    def predict_probs(self, texts, batch_size=64, progress=True):  # type: ignore[no-untyped-def]
+        self.batches.append(batch_size)
+        return np.tile([0.2, 0.7, 0.1], (len(texts), 1))
+
+    def parameter_count(self) -> int:
+        return 7
+
+    def size_mb(self) -> float:
+        return 1.234
+
+
+def test_student_predictions_reorder_columns_and_respect_the_batch_limit():
+    stub = StubStudent()
+    assert isinstance(stub, Student)
+    probs, speed = student_predictions(stub, ["a", "b", "c"], LABELS, batch_size=64)
+    np.testing.assert_allclose(probs, [[0.7, 0.1, 0.2]] * 3)
+    assert stub.batches == [2, 2]  # warm-up and timed run, both capped at the student's limit
+    assert speed["kind"] == "stub" and speed["batch_size"] == 2 and speed["parameters"] == 7
+    assert speed["size_mb"] == 1.23 and speed["device"] == "cpu" and speed["throughput_items_per_s"] > 0
+
+
+def test_both_student_kinds_are_scored_through_one_path(tmp_path, tiny_bert_dir, monkeypatch):
+    from tests.students.test_base import save_causal_student, save_encoder_student
+
+    scored: list[Student] = []
+
+    def spy(student, texts, labels, batch_size):  # type: ignore[no-untyped-def]
+        scored.append(student)
+        return student_predictions(student, texts, labels, batch_size)
+
+    monkeypatch.setattr(evaluate_stage, "student_predictions", spy)
+    run, gold = write_run(tmp_path), write_gold(tmp_path)
+    folders = {
+        "encoder": save_encoder_student(
+            tmp_path / "encoder", tiny_bert_dir, ["neutral", "positive", "negative"]
+        ),
+        "causal": save_causal_student(tmp_path / "causal"),
+    }
+    results = {}
+    for kind, folder in folders.items():
+        argv = ["--run", str(run), "--gold", str(gold), "--student-path", str(folder)]
+        assert main([*argv, "--no-time-teacher", "--no-plots"]) == 0
+        results[kind] = json.loads((run / "eval.json").read_text())["student"]
+    assert [s.kind for s in scored] == ["encoder", "causal"]
+    assert all(isinstance(s, Student) for s in scored)
+    assert results["encoder"].keys() == results["causal"].keys()
+    for kind, result in results.items():
+        assert result["kind"] == kind and result["n"] == 7 and result["parameters"] > 1000
+        assert 0.0 <= result["accuracy"] <= 1.0 and result["size_mb"] > 0
+    assert results["encoder"]["batch_size"] == 64 and results["causal"]["batch_size"] == 16

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from transformers import TrainerCallback
 
-from llmkd.finetune import FinetuneConfig, finetune, main
+from llmkd.finetune import finetune, main
+from llmkd.training.config import FinetuneConfig
 from llmkd.training.data import balanced_class_weights
 from tests.test_finetune import make_run
 

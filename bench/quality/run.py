@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from llmkd.evaluate import EvaluateConfig, evaluate
-from llmkd.finetune import FinetuneConfig, finetune
+from llmkd.finetune import finetune
 from llmkd.run.files import read_jsonl, write_json, write_jsonl
+from llmkd.training.config import FinetuneConfig
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"

@@ -117,6 +117,39 @@ def confusion_matrix(predicted: Sequence[str], gold: Sequence[str], labels: Sequ
     return _confusion_matrix(list(gold), list(predicted), labels=list(labels))
 
 
+def gold_scores(
+    predicted: list[str], gold: list[str], labels: list[str], probs: np.ndarray | None, n_bins: int
+) -> dict[str, Any]:
+    """:func:`classification_metrics` plus ECE and reliability bins when ``probs`` (``(N, C)``) is given."""
+    result = classification_metrics(predicted, gold, labels)
+    if probs is not None and len(probs):
+        gold_ids = np.array([labels.index(g) for g in gold])
+        result["ece"] = expected_calibration_error(probs, gold_ids, n_bins)
+        result["reliability"] = reliability_bins(probs, gold_ids, n_bins)
+    else:
+        result["ece"] = None
+    return result
+
+
+def per_teacher_scores(
+    matched: list[dict[str, Any] | None], gold: list[str], labels: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Accuracy and F1 of each teacher of an ensemble on the gold items it labelled ({} for one teacher)."""
+    names = sorted({name for r in matched if r for name in r.get("teachers") or {}})
+    if len(names) < 2:
+        return {}
+    scores = {}
+    for name in names:
+        views = [((r or {}).get("teachers") or {}).get(name) or {} for r in matched]
+        keep = [i for i, v in enumerate(views) if v.get("status") == "ok" and v.get("label") in labels]
+        if keep:
+            result = classification_metrics(
+                [str(views[i]["label"]) for i in keep], [gold[i] for i in keep], labels
+            )
+            scores[name] = {k: result[k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")}
+    return scores
+
+
 def usd_per_1000_from_seconds(seconds_per_item: float, usd_per_hour: float) -> float:
     """Dollars per 1,000 items of a machine billed ``usd_per_hour`` taking ``seconds_per_item`` each.
 

@@ -1,14 +1,18 @@
-"""Student models distilled from teacher labels.
+"""Student models distilled from teacher labels: the models and their inference (training is
+:mod:`llmkd.training`).
 
 ``encoder`` builds a classifier from any encoder checkpoint (the embedded MiniLM by default), wraps it in
-LoRA, merges and saves it, and runs batched inference for evaluation. ``causal`` (imported on demand)
-fine-tunes a causal LM with LoRA on label and rationale targets and predicts by scoring the labels.
+LoRA, merges, saves and loads it and runs batched inference. ``causal`` encodes the label and rationale
+chats of a causal LM and predicts by scoring the labels. ``base`` is what the stages use: the
+:class:`Student` protocol both kinds meet and :func:`load_student`, which picks the kind from the folder.
 """
 
+from llmkd.students.base import Student, load_student, student_kind
+from llmkd.students.causal import CausalStudent
 from llmkd.students.encoder import (
+    EncoderStudent,
     add_lora,
     load_classifier,
-    load_student,
     predict_probs,
     resolve_student,
     save_student,
@@ -16,11 +20,15 @@ from llmkd.students.encoder import (
 )
 
 __all__ = [
+    "CausalStudent",
+    "EncoderStudent",
+    "Student",
     "add_lora",
     "load_classifier",
     "load_student",
     "predict_probs",
     "resolve_student",
     "save_student",
+    "student_kind",
     "student_name",
 ]

@@ -1,13 +1,8 @@
-"""Causal-LM students: LoRA SFT "distilling step-by-step" (Hsieh et al., 2023), prediction by label scoring.
+"""Causal-LM students: chat encoding of the label and rationale tasks, and prediction by label scoring.
 
-Every teacher record becomes up to two chat examples on the same text:
-
-- a label task: the user turn starts with ``[label]`` and the target is the teacher's label;
-- a rationale task: the user turn starts with ``[rationale]`` and the target is the teacher's rationale
-  (only for records that have one).
-
-The loss covers the completion tokens only (prompt tokens are labelled -100). At prediction time the
-student is asked the label task and each label's tokens (plus end-of-turn) are scored with
+A causal student is asked in a chat whose user turn starts with a task marker: ``[label]`` (answer with
+the label) or ``[rationale]`` (explain it; a training task only, :mod:`llmkd.training.causal`). At
+prediction time each label's tokens (plus end-of-turn) are scored after the label-task prompt with
 :func:`llmkd.scoring.label_scoring.label_logprobs`; no free text is parsed.
 
 Saved as ``RUN/student-causal/adapter`` (the LoRA adapter) and ``RUN/student-causal/merged`` (a plain
@@ -16,13 +11,11 @@ causal LM with the adapter merged in, its tokenizer and ``llmkd_student.json``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,23 +23,17 @@ from tqdm.auto import tqdm
 
 from llmkd.errors import ConfigError, RunError
 from llmkd.io.task import Task
-from llmkd.run.files import atomic_write_text, save_config, write_json
+from llmkd.models.embedded import resolve_causal_model
+from llmkd.run.files import atomic_write_text, write_json
 from llmkd.scoring.label_scoring import label_logprobs, prefix_cache
-from llmkd.students.encoder import quiet_transformers
+from llmkd.students.encoder import quiet_transformers, weights_size_mb
 from llmkd.students.lora import resolve_targets
-
-if TYPE_CHECKING:
-    from transformers import TrainerCallback
-
-    from llmkd.finetune import FinetuneConfig
-    from llmkd.training.data import Example
 
 MARKER = "llmkd_student.json"
 LABEL_TASK = "[label]"
 RATIONALE_TASK = "[rationale]"
 IGNORE = -100
-DEFAULT_MAX_LENGTH = 160
-HELD_OUT_SCORED = 256
+MAX_BATCH_SIZE = 16  # label scoring pads every prompt to the longest: small batches are faster
 
 
 def student_messages(task: Task, text: str, marker: str, system_prompt: bool) -> list[dict[str, str]]:
@@ -91,43 +78,52 @@ class ChatEncoder:
         }
 
 
-def build_examples(
-    examples: Sequence[Example],
-    task: Task,
-    encoder: ChatEncoder,
-    system_prompt: bool,
-    rationale_share: float = 1.0,
-    seed: int = 0,
-) -> list[dict[str, list[int]]]:
-    """Label-task examples for every record plus rationale-task examples for those with a rationale."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for e in examples:
-        rows.append(
-            encoder.example(student_messages(task, e.text, LABEL_TASK, system_prompt), task.labels[e.label])
-        )
-        if e.rationale and rng.random() < rationale_share:
-            rows.append(
-                encoder.example(student_messages(task, e.text, RATIONALE_TASK, system_prompt), e.rationale)
-            )
-    return rows
-
-
 class CausalStudent:
-    """A causal LM that classifies by scoring each label after the ``[label]`` prompt."""
+    """A causal LM that classifies by scoring each label after the ``[label]`` prompt.
 
-    def __init__(self, model: Any, tokenizer: Any, task: Task, system_prompt: bool, max_length: int) -> None:
+    A :class:`llmkd.students.base.Student`; ``folder`` is where it was loaded from (None while training).
+    """
+
+    kind = "causal"
+    max_batch_size: int | None = MAX_BATCH_SIZE
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        task: Task,
+        system_prompt: bool,
+        max_length: int,
+        folder: Path | None = None,
+    ) -> None:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.model, self.tokenizer, self.task = model, tokenizer, task
         self.system_prompt = system_prompt
+        self.folder = folder
         self.encoder = ChatEncoder(tokenizer, max_length)
         self.label_ids = [self.encoder.completion_ids(label) for label in task.labels]
         self._prefix, self._cache = self._shared_prefix()
 
+    @property
+    def labels(self) -> list[str]:
+        """The labels, in the column order of :meth:`predict_probs` (the task's order)."""
+        return self.task.labels
+
+    @property
+    def device(self) -> str:
+        return str(next(self.model.parameters()).device)
+
+    def parameter_count(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+    def size_mb(self) -> float:
+        """Megabytes of weights in :attr:`folder` (0 for a student not saved yet)."""
+        return weights_size_mb(self.folder) if self.folder is not None else 0.0
+
     @classmethod
     def load(cls, folder: str | Path, task: Task | None = None) -> CausalStudent:
-        """Load a merged student folder written by :func:`finetune_causal`.
+        """Load a merged student folder written by :func:`llmkd.training.causal.train_causal`.
 
         Raises:
             RunError: the folder has no ``llmkd_student.json`` or no loadable model.
@@ -149,7 +145,8 @@ class CausalStudent:
         task = task or load_task(info["task"])
         if list(info["labels"]) != task.labels:
             raise RunError(f"{folder}: the student predicts {info['labels']}, but the task has {task.labels}")
-        return cls(model.eval(), tokenizer, task, bool(info["system_prompt"]), int(info["max_length"]))
+        system_prompt, max_length = bool(info["system_prompt"]), int(info["max_length"])
+        return cls(model.eval(), tokenizer, task, system_prompt, max_length, folder)
 
     def _shared_prefix(self) -> tuple[list[int], Any]:
         """Token ids (and KV cache) shared by every label prompt: the chat up to the user's text."""
@@ -161,7 +158,9 @@ class CausalStudent:
         n = max(0, n - 1)  # keep one token in every suffix
         return a[:n], None
 
-    def predict_probs(self, texts: Sequence[str], batch_size: int = 16, progress: bool = True) -> np.ndarray:
+    def predict_probs(
+        self, texts: Sequence[str], batch_size: int = MAX_BATCH_SIZE, progress: bool = True
+    ) -> np.ndarray:
         """``(N, L)`` label probabilities in task-label order."""
         self.model.eval()
         cache = self._cache
@@ -204,10 +203,41 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
     return data
 
 
-def _padding_collator(tokenizer: Any) -> Any:
-    from transformers import DataCollatorForSeq2Seq
+def load_causal_lm(spec: str) -> tuple[Any, Any, str]:
+    """The base causal LM for ``--student spec`` (float32), its tokenizer (padding with end-of-text when
+    it has no pad token) and the folder or hub id it was loaded from.
 
-    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, padding=True)
+    Raises:
+        ConfigError: the model cannot be loaded or its tokenizer has no chat template.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = resolve_causal_model(spec)
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(base)
+            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--student {spec!r}: cannot load a causal LM from {base}: {exc}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ConfigError(f"--student {spec!r}: the tokenizer has no chat template")
+    return model, tokenizer, base
+
+
+def student_marker(task: Task, system_prompt: bool, max_length: int, base: str) -> dict[str, Any]:
+    """The ``llmkd_student.json`` of a causal student: what :meth:`CausalStudent.load` needs."""
+    return {
+        "kind": "causal",
+        "task": task.name,
+        "labels": task.labels,
+        "system_prompt": system_prompt,
+        "max_length": max_length,
+        "label_task": LABEL_TASK,
+        "rationale_task": RATIONALE_TASK,
+        "base_model": base,
+    }
 
 
 def add_causal_lora(model: Any, r: int, alpha: int, dropout: float, targets: str = "auto") -> Any:
@@ -220,172 +250,6 @@ def add_causal_lora(model: Any, r: int, alpha: int, dropout: float, targets: str
     )
     with quiet_transformers():
         return get_peft_model(model, config)
-
-
-def model_card(
-    config: FinetuneConfig, task: Task, base: str, counts: dict[str, Any], acc: float | None
-) -> str:
-    shown = f"{acc:.4f}" if acc is not None else "n/a"
-    return f"""---
-library_name: transformers
-base_model: {config.student}
-pipeline_tag: text-generation
-tags: [llmkd, knowledge-distillation, distilling-step-by-step, lora]
----
-
-# llmkd causal student: {task.name}
-
-A causal LM fine-tuned by llmkd with LoRA on teacher labels and rationales ("distilling step-by-step",
-Hsieh et al. 2023), the loss on completion tokens only.
-
-- Base model: `{config.student}` (loaded from `{base}`)
-- Labels: {", ".join(task.labels)}
-- Training data: {counts["n_train"]} teacher-labelled texts from `{counts["source"]}` → {
-        counts["n_label_examples"]
-    }
-  label examples and {counts["n_rationale_examples"]} rationale examples; {counts["n_val"]} held out
-- Held-out accuracy (agreement with the teacher, label scoring): {shown}
-
-## Usage
-
-Ask the label task — the user turn `{LABEL_TASK} ` + the task's user prompt{
-        " after the task's system prompt" if config.causal_system_prompt else ""
-    } — and score each label's tokens (`llmkd.students.causal.CausalStudent.load(path).predict_probs(texts)`).
-"""
-
-
-def finetune_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
-    """LoRA SFT of a causal student on label and rationale targets; saves adapter and merged model.
-
-    Raises:
-        ConfigError: the base model cannot be loaded.
-        RunError: the run has no usable records.
-    """
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
-    from transformers.trainer_callback import ProgressCallback
-
-    from llmkd.cli import warn
-    from llmkd.finetune import (
-        DEFAULT_LR_CAUSAL,
-        _QuietProgress,
-        load_examples,
-        record_counts,
-        training_arguments,
-    )
-    from llmkd.models.embedded import resolve_causal_model
-    from llmkd.reporting import plots
-    from llmkd.training.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
-    from llmkd.training.data import split_examples
-
-    if config.full or config.class_weights != "none":
-        raise ConfigError("--full and --class-weights apply to encoder students, not --student-kind causal")
-    run_dir, source, task, records, examples = load_examples(config)
-    spec = "local" if config.student == "minilm" else config.student
-    max_length = config.max_length or DEFAULT_MAX_LENGTH
-    lr = config.lr if config.lr is not None else DEFAULT_LR_CAUSAL
-    output = Path(config.output or run_dir / "student-causal")
-    config = dataclasses.replace(
-        config, student=spec, lr=lr, max_length=max_length, task=task.name, output=str(output), full=False
-    )
-    set_seed(config.seed)
-    train, val = split_examples(examples, config.val_fraction, config.seed)
-    if not val:
-        warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
-    base = resolve_causal_model(spec)
-    try:
-        with quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(base)
-            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--student {spec!r}: cannot load a causal LM from {base}: {exc}") from None
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise ConfigError(f"--student {spec!r}: the tokenizer has no chat template")
-    encoder = ChatEncoder(tokenizer, max_length)
-    share = config.rationale_weight
-    train_rows = build_examples(train, task, encoder, config.causal_system_prompt, share, config.seed)
-    val_rows = build_examples(val, task, encoder, config.causal_system_prompt, 0.0, config.seed)
-    n_rationale = len(train_rows) - len(train)
-    model = add_causal_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_targets)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-    work = run_dir / CHECKPOINTS
-    args = training_arguments(config, work, len(train_rows), bool(val), lr, ["labels"])
-    args.metric_for_best_model = "loss" if val else None
-    args.greater_is_better = False if val else None
-    checkpoint = prepare_checkpoints(work, run_fingerprint(config, examples), config.resume)
-    if checkpoint is not None:
-        print(f"finetune: resuming from {checkpoint}")
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(val_rows) if val else None,
-        processing_class=tokenizer,
-        data_collator=_padding_collator(tokenizer),
-        callbacks=callbacks,
-    )
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(_QuietProgress)
-    started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    history = list(trainer.state.log_history)
-    runtime = time.perf_counter() - started
-    if not trainer.is_world_process_zero():
-        return {}
-
-    peft_model: Any = trainer.model
-    held_out_accuracy = None
-    if val:
-        scored = val[:HELD_OUT_SCORED]
-        student = CausalStudent(peft_model, tokenizer, task, config.causal_system_prompt, max_length)
-        probs = student.predict_probs([e.text for e in scored], progress=False)
-        held_out_accuracy = float((probs.argmax(1) == np.array([e.label for e in scored])).mean())
-    counts = {
-        **record_counts(source, records, examples, train, val, task.labels),
-        "n_label_examples": len(train),
-        "n_rationale_examples": n_rationale,
-    }
-    marker = {
-        "kind": "causal",
-        "task": task.name,
-        "labels": task.labels,
-        "system_prompt": config.causal_system_prompt,
-        "max_length": max_length,
-        "label_task": LABEL_TASK,
-        "rationale_task": RATIONALE_TASK,
-        "base_model": base,
-    }
-    save_causal(
-        peft_model, tokenizer, output, marker, model_card(config, task, base, counts, held_out_accuracy)
-    )
-    plots.training_curves(history, run_dir / "training_curves_causal.png")
-    metrics = {
-        **counts,
-        "task": task.name,
-        "student": str(output / "merged"),
-        "student_kind": "causal",
-        "base_model": base,
-        "method": "lora",
-        "resumed_from": checkpoint.name if checkpoint else None,
-        "held_out_accuracy": held_out_accuracy,
-        "held_out_scored": min(len(val), HELD_OUT_SCORED),
-        "train_loss": result.training_loss,
-        "runtime_s": round(runtime, 2),
-        "trainable_parameters": trainable,
-        "parameters": sum(p.numel() for p in peft_model.get_base_model().parameters()),
-        "log_history": history,
-    }
-    write_json(run_dir / "finetune_metrics.json", metrics)
-    save_config(run_dir, "finetune", config)
-    shutil.rmtree(work, ignore_errors=True)
-    shown = f"{held_out_accuracy:.3f}" if held_out_accuracy is not None else "n/a"
-    print(
-        f"finetune: causal student saved to {output} (held-out accuracy vs teacher {shown}, {runtime:.1f} s)"
-    )
-    return metrics
 
 
 def save_causal(peft_model: Any, tokenizer: Any, output: Path, marker: dict[str, Any], card: str) -> None:

@@ -27,6 +27,7 @@ from llmkd.students.lora import resolve_targets
 from llmkd.students.pooled import PooledClassifierConfig, mean_pooled_classifier, trained_pooling
 
 CLASSIFIER_HEADS = ("pre_classifier", "classifier", "score")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 EMBEDDED_NAMES = {
@@ -61,6 +62,11 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(previous)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def weights_size_mb(folder: Path) -> float:
+    """Megabytes of model weights directly in ``folder``."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES) / 1e6
 
 
 Pooling = Literal["auto", "head", "mean"]
@@ -219,3 +225,41 @@ def predict_probs(
     if not out:
         return np.zeros((0, int(model.config.num_labels or 0)), dtype=np.float32)
     return np.concatenate(out, axis=0)
+
+
+class EncoderStudent:
+    """A saved sequence-classifier student (a :class:`llmkd.students.base.Student`)."""
+
+    kind = "encoder"
+    max_batch_size: int | None = None
+
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path, max_length: int
+    ) -> None:
+        self.model, self.tokenizer, self.folder, self.max_length = model, tokenizer, folder, max_length
+        id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
+        self.labels = [id2label[i] for i in range(len(id2label))]
+
+    @classmethod
+    def load(cls, folder: str | Path, max_length: int = 128) -> EncoderStudent:
+        """Load a student folder written by the encoder trainer; texts are cut at ``max_length`` tokens.
+
+        Raises:
+            RunError: ``folder`` is not a loadable classifier folder.
+        """
+        model, tokenizer = load_student(folder)
+        return cls(model, tokenizer, Path(folder), max_length)
+
+    @property
+    def device(self) -> str:
+        return str(next(self.model.parameters()).device)
+
+    def parameter_count(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+    def size_mb(self) -> float:
+        return weights_size_mb(self.folder)
+
+    def predict_probs(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        """``(N, C)`` class probabilities, columns in :attr:`labels` order."""
+        return predict_probs(self.model, self.tokenizer, texts, batch_size, self.max_length, progress)

@@ -1,15 +1,14 @@
-"""The encoder student's model card (README.md saved beside the weights)."""
+"""The students' model cards (README.md saved beside the weights)."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llmkd.io.task import Task
+from llmkd.students.causal import LABEL_TASK
 from llmkd.students.encoder import student_name
-
-if TYPE_CHECKING:
-    from llmkd.finetune import FinetuneConfig
+from llmkd.training.config import FinetuneConfig
 
 
 def encoder_model_card(
@@ -70,4 +69,37 @@ classifier("Operating profit rose 12 percent to EUR 4.1 million.")
 | name | value |
 |---|---|
 {hyper}
+"""
+
+
+def causal_model_card(
+    config: FinetuneConfig, task: Task, base: str, counts: dict[str, Any], acc: float | None
+) -> str:
+    """The causal student's README.md: base model, training data, held-out accuracy and how to ask it."""
+    shown = f"{acc:.4f}" if acc is not None else "n/a"
+    return f"""---
+library_name: transformers
+base_model: {config.student}
+pipeline_tag: text-generation
+tags: [llmkd, knowledge-distillation, distilling-step-by-step, lora]
+---
+
+# llmkd causal student: {task.name}
+
+A causal LM fine-tuned by llmkd with LoRA on teacher labels and rationales ("distilling step-by-step",
+Hsieh et al. 2023), the loss on completion tokens only.
+
+- Base model: `{config.student}` (loaded from `{base}`)
+- Labels: {", ".join(task.labels)}
+- Training data: {counts["n_train"]} teacher-labelled texts from `{counts["source"]}` → {
+        counts["n_label_examples"]
+    }
+  label examples and {counts["n_rationale_examples"]} rationale examples; {counts["n_val"]} held out
+- Held-out accuracy (agreement with the teacher, label scoring): {shown}
+
+## Usage
+
+Ask the label task — the user turn `{LABEL_TASK} ` + the task's user prompt{
+        " after the task's system prompt" if config.causal_system_prompt else ""
+    } — and score each label's tokens (`llmkd.students.causal.CausalStudent.load(path).predict_probs(texts)`).
 """

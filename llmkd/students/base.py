@@ -1,0 +1,92 @@
+"""What the stages need from a trained student of any kind, and loading one from its folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from llmkd.io.task import Task
+from llmkd.students.causal import CausalStudent, read_marker
+from llmkd.students.encoder import EncoderStudent
+
+
+@runtime_checkable
+class Student(Protocol):
+    """A trained student: label probabilities for texts, plus the figures a report shows."""
+
+    @property
+    def kind(self) -> str:
+        """``encoder`` or ``causal``."""
+        ...
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels, in the column order of :meth:`predict_probs`."""
+        ...
+
+    @property
+    def max_batch_size(self) -> int | None:
+        """The largest batch worth running (None: no limit)."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """The torch device the weights are on."""
+        ...
+
+    def predict_probs(self, texts: Sequence[str], batch_size: int = ..., progress: bool = True) -> np.ndarray:
+        """``(N, len(labels))`` probabilities; rows sum to 1."""
+        ...
+
+    def parameter_count(self) -> int:
+        """Parameters of the model."""
+        ...
+
+    def size_mb(self) -> float:
+        """Megabytes of weights on disk."""
+        ...
+
+
+def student_kind(folder: str | Path) -> str:
+    """``causal`` for a folder with ``llmkd_student.json``, else ``encoder``.
+
+    Raises:
+        RunError: ``llmkd_student.json`` is there but unreadable.
+    """
+    return "causal" if read_marker(folder) is not None else "encoder"
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``; other names unchanged."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def load_student(
+    folder: str | Path, device: str = "auto", max_length: int = 128, task: Task | None = None
+) -> Student:
+    """Load the student saved in ``folder`` onto ``device``, in eval mode.
+
+    Args:
+        folder: A student folder (``RUN/student`` or ``RUN/student-causal/merged``).
+        device: A torch device, or ``auto``.
+        max_length: Tokens per text for an encoder student (a causal one keeps its training length).
+        task: The task of a causal student (default: the one named in its ``llmkd_student.json``).
+
+    Raises:
+        RunError: ``folder`` holds no loadable student.
+    """
+    target = resolve_device(device)
+    if student_kind(folder) == "causal":
+        causal = CausalStudent.load(folder, task)
+        causal.model.to(target)
+        return causal
+    encoder = EncoderStudent.load(folder, max_length)
+    encoder.model.to(target)  # type: ignore[arg-type]
+    return encoder

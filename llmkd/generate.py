@@ -6,33 +6,28 @@ python -m llmkd.generate --input news.csv --teacher local --run artifacts/runs/n
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tqdm import tqdm
-
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import BudgetExceeded, ConfigError
+from llmkd.generation.augment import augment_with
 from llmkd.generation.ensemble import combine_samples, combine_teachers
-from llmkd.generation.plan import latest_output, plan_requests
+from llmkd.generation.labelling import fit_local_context, label_with_teacher, samples_for, set_budget
+from llmkd.generation.plan import latest_output
 from llmkd.generation.summary import TeacherRun, print_plan, print_summary
 from llmkd.io.paths import default_runs_dir
 from llmkd.io.readers import InputColumns, InputSpec, read_items
-from llmkd.io.records import Item, TeacherOutput
+from llmkd.io.records import Item
 from llmkd.io.task import Task, load_task
-from llmkd.io.text_limits import text_token_budget, truncate_texts
-from llmkd.models.embedded import local_profile
 from llmkd.privacy.policy import check_privacy
 from llmkd.privacy.redact import redact_items
 from llmkd.run.files import save_config, write_jsonl
 from llmkd.run.ledger import RunLedger
-from llmkd.teachers import LOCAL_KINDS, Teacher, TeacherOptions, build_teacher, teacher_kind
-from llmkd.teachers.base import TeacherRequest
-
-LABEL_WINDOW = 4096  # requests handed to a teacher at once
+from llmkd.teachers import Teacher, build_teacher, teacher_kind
+from llmkd.teachers.options import options_for, teacher_options
 
 DESCRIPTION = (
     "Label (and rationalise) texts with one or more teachers. Every teacher call is stored in "
@@ -172,124 +167,6 @@ def default_run_dir(config: GenerateConfig) -> Path:
     return default_runs_dir() / f"{stem}-{Path(config.task).stem}"
 
 
-def teacher_options(config: GenerateConfig) -> TeacherOptions:
-    temperature = (
-        config.temperature if config.temperature is not None else (1.0 if config.samples > 1 else 0.0)
-    )
-    return TeacherOptions(
-        rationale=config.rationale,
-        samples=config.samples,
-        temperature=temperature,
-        max_new_tokens=config.max_new_tokens,
-        batch_size=config.batch_size,
-        few_shot=config.few_shot is not False,
-        calibrate=config.calibrate,
-        label_prefix=config.label_prefix,
-        few_shot_pool=config.few_shot_pool,
-        few_shot_k=config.few_shot_k,
-        few_shot_select=config.few_shot_select,
-        few_shot_seed=config.few_shot_seed,
-        base_url=config.base_url,
-        concurrency=config.concurrency,
-        rpm=config.rpm,
-        tpm=config.tpm,
-        timeout_s=config.timeout_s,
-        max_attempts=config.max_attempts,
-        device=config.device,
-    )
-
-
-def options_for(spec: str, config: GenerateConfig, options: TeacherOptions) -> TeacherOptions:
-    """--few-shot unset: API teachers use the task's examples; local ones their model's default (or the pool)."""
-    if config.few_shot is None and teacher_kind(spec) in {"local", "hf"}:
-        return replace(options, few_shot=bool(config.few_shot_pool) or local_profile(spec).few_shot)
-    return options
-
-
-def fit_local_context(items: list[Item], teachers: Sequence[Teacher], max_new_tokens: int) -> list[Item]:
-    """Cut texts that would overflow a local teacher's context, with a counted warning (API teachers
-    are left to their provider's limit)."""
-    for teacher in teachers:
-        tokenizer = getattr(teacher, "tokenizer", None)
-        prompt = getattr(teacher, "prompt", None)
-        if tokenizer is None or not callable(prompt):
-            continue
-        overhead = len(tokenizer(prompt(""), add_special_tokens=False).input_ids) + max_new_tokens + 64
-        budget = text_token_budget(tokenizer, overhead, getattr(teacher, "context_length", None))
-        items, n_cut = truncate_texts(items, tokenizer, budget)
-        if n_cut:
-            print(f"warning: {n_cut} texts longer than {budget} tokens were truncated for {teacher.name}")
-    return items
-
-
-def samples_for(spec: str, samples: int) -> int:
-    """Local teachers score labels exactly, so repeated samples would be identical."""
-    return 1 if teacher_kind(spec) in LOCAL_KINDS else samples
-
-
-def label_with_teacher(
-    teacher: Teacher,
-    items: Sequence[Item],
-    samples: int,
-    ledger: RunLedger,
-    *,
-    max_resends: int = 2,
-    batch: bool = False,
-    batch_poll_s: float = 30.0,
-) -> tuple[dict[str, list[tuple[str, ...]]], TeacherRun]:
-    """Send every request the ledger lacks (or holds as invalid); return each item's key chains and stats."""
-    plan = plan_requests(teacher, items, samples, ledger, max_resends)
-    stats = TeacherRun(teacher=teacher.name, requests=plan.requests, cached=plan.requests - len(plan.todo))
-    if not plan.todo:
-        return plan.chains, stats
-    todo = {id(req): (key, payload) for key, req, payload in plan.todo}
-    missing = [req for _, req, _ in plan.todo]
-    bar = tqdm(total=len(missing), desc=f"{teacher.name}", unit="req", dynamic_ncols=True, mininterval=0.5)
-    start = time.perf_counter()
-
-    def store(req: TeacherRequest, output: TeacherOutput) -> None:
-        key, payload = todo[id(req)]
-        ledger.put(
-            key,
-            teacher=teacher.name,
-            model=teacher.model,
-            item_id=req.item.id,
-            sample=req.sample,
-            kind="label",
-            request=payload,
-            output=output,
-        )
-        stats.sent += 1
-        stats.invalid += output.status != "ok"
-        stats.prompt_tokens += output.prompt_tokens
-        stats.completion_tokens += output.completion_tokens
-        stats.cost_usd += output.cost_usd
-        bar.update(1)
-        if bar.n % 16 == 0 or bar.n == bar.total:
-            bar.set_postfix(
-                tokens=stats.prompt_tokens + stats.completion_tokens,
-                usd=f"{stats.cost_usd:.4f}",
-                refresh=False,
-            )
-
-    try:
-        if batch and (hasattr(teacher, "from_completion") or hasattr(teacher, "from_message")):
-            from llmkd.teachers.batch import run_batch
-
-            run_batch(teacher, plan.todo, ledger, on_result=store, poll_s=batch_poll_s)
-        else:
-            # Windows bound memory (requests in flight, futures) on very large inputs.
-            for start_at in range(0, len(missing), LABEL_WINDOW):
-                teacher.label(missing[start_at : start_at + LABEL_WINDOW], on_result=store)
-    finally:
-        bar.close()
-        stats.seconds = time.perf_counter() - start
-        counters = getattr(teacher, "stats", None)
-        stats.calls = int(counters["calls"]) if counters else stats.sent
-        stats.retries = int(counters["retries"]) if counters else 0
-    return plan.chains, stats
-
-
 def build_records(
     items: Sequence[Item],
     task: Task,
@@ -330,20 +207,11 @@ def run_generate(config: GenerateConfig) -> Path:
     """
     if not config.input:
         raise ConfigError("--input is required (a file or hf:NAME); see --help")
-    if config.samples < 1:
-        raise ConfigError("--samples must be at least 1")
-    if config.augment < 0:
-        raise ConfigError("--augment must be 0 or more")
+    _check_flags(config)
     task = load_task(config.task)
     spec = InputSpec.of(config.input, config)
     items = read_items(spec, labels=task.labels)
-    for spec_name in config.teacher:
-        teacher_kind(spec_name)  # fail on an unknown teacher before any work
-    check_privacy(config.teacher, config.base_url, config.privacy)  # before any teacher is built
-    options = teacher_options(config)
-    teachers = [
-        build_teacher(s, task, options_for(s, config, options)) for s in config.teacher
-    ]  # keys checked here
+    teachers = _build_teachers(config, task)
     run_dir = Path(config.run) if config.run else default_run_dir(config)
     if config.run is None:
         config.run = str(run_dir)
@@ -351,43 +219,12 @@ def run_generate(config: GenerateConfig) -> Path:
     save_config(run_dir, "generate", config)
     sent = redact_items(items, run_dir) if config.redact else items  # what teachers see
     sent = fit_local_context(sent, teachers, config.max_new_tokens)
-
-    runs: list[TeacherRun] = []
-    chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}
     try:
         with RunLedger(run_dir / "ledger.sqlite") as ledger:
             if config.dry_run:
-                for spec_name, teacher in zip(config.teacher, teachers, strict=True):
-                    print_plan(
-                        teacher,
-                        sent,
-                        samples_for(spec_name, config.samples),
-                        ledger,
-                        max_resends=config.max_resends,
-                        batch=config.batch,
-                        augment=config.augment,
-                    )
+                _print_plans(config, teachers, sent, ledger)
                 return run_dir
-            try:
-                if config.augment:
-                    new = _augment(teachers[0], task, sent, config, ledger)
-                    items, sent = items + new, sent + new
-                for spec_name, teacher in zip(config.teacher, teachers, strict=True):
-                    _set_budget(teacher, config, ledger)
-                    by_item, stats = label_with_teacher(
-                        teacher,
-                        sent,
-                        samples_for(spec_name, config.samples),
-                        ledger,
-                        max_resends=config.max_resends,
-                        batch=config.batch,
-                        batch_poll_s=config.batch_poll_s,
-                    )
-                    chains[teacher.name] = by_item
-                    runs.append(stats)
-            except BudgetExceeded:
-                print_summary(runs, ledger.total_cost())
-                raise
+            items, chains, runs = _label_all(config, task, teachers, items, sent, ledger)
             records = build_records(items, task, chains, ledger)
             ledger_cost = ledger.total_cost()
     finally:
@@ -401,23 +238,71 @@ def run_generate(config: GenerateConfig) -> Path:
     return run_dir
 
 
-def _set_budget(teacher: Teacher, config: GenerateConfig, ledger: RunLedger) -> None:
-    if config.max_cost_usd is not None and hasattr(teacher, "budget_usd"):
-        teacher.budget_usd = config.max_cost_usd - ledger.total_cost()
+def _check_flags(config: GenerateConfig) -> None:
+    if config.samples < 1:
+        raise ConfigError("--samples must be at least 1")
+    if config.augment < 0:
+        raise ConfigError("--augment must be 0 or more")
 
 
-def _augment(
-    teacher: Teacher, task: Task, items: list[Item], config: GenerateConfig, ledger: RunLedger
-) -> list[Item]:
-    from llmkd.generation.augment import augment_items
+def _build_teachers(config: GenerateConfig, task: Task) -> list[Teacher]:
+    """Every ``--teacher``, after the specs and the privacy policy are checked (keys checked here)."""
+    for spec_name in config.teacher:
+        teacher_kind(spec_name)  # fail on an unknown teacher before any work
+    check_privacy(config.teacher, config.base_url, config.privacy)  # before any teacher is built
+    settings = vars(config)
+    options = teacher_options(settings)
+    return [build_teacher(s, task, options_for(s, settings, options)) for s in config.teacher]
 
-    _set_budget(teacher, config, ledger)
-    new, counts = augment_items(teacher, task, items, config.augment, ledger)
-    print(
-        f"{teacher.name}: augmented {len(new)} items ({int(counts['calls'])} calls, {int(counts['cached'])} "
-        f"cached, {int(counts['duplicates'])} duplicates dropped, ${counts['cost_usd']:.4f})"
-    )
-    return new
+
+def _print_plans(
+    config: GenerateConfig, teachers: Sequence[Teacher], sent: list[Item], ledger: RunLedger
+) -> None:
+    for spec_name, teacher in zip(config.teacher, teachers, strict=True):
+        print_plan(
+            teacher,
+            sent,
+            samples_for(spec_name, config.samples),
+            ledger,
+            max_resends=config.max_resends,
+            batch=config.batch,
+            augment=config.augment,
+        )
+
+
+def _label_all(
+    config: GenerateConfig,
+    task: Task,
+    teachers: Sequence[Teacher],
+    items: list[Item],
+    sent: list[Item],
+    ledger: RunLedger,
+) -> tuple[list[Item], dict[str, dict[str, list[tuple[str, ...]]]], list[TeacherRun]]:
+    """Augment (``--augment``), then label with every teacher; returns the items (augmented ones
+    included), each teacher's key chains and what each teacher did."""
+    runs: list[TeacherRun] = []
+    chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}
+    try:
+        if config.augment:
+            set_budget(teachers[0], config.max_cost_usd, ledger)
+            new = augment_with(teachers[0], task, sent, config.augment, ledger)
+            items, sent = items + new, sent + new
+        for spec_name, teacher in zip(config.teacher, teachers, strict=True):
+            set_budget(teacher, config.max_cost_usd, ledger)
+            chains[teacher.name], stats = label_with_teacher(
+                teacher,
+                sent,
+                samples_for(spec_name, config.samples),
+                ledger,
+                max_resends=config.max_resends,
+                batch=config.batch,
+                batch_poll_s=config.batch_poll_s,
+            )
+            runs.append(stats)
+    except BudgetExceeded:
+        print_summary(runs, ledger.total_cost())
+        raise
+    return items, chains, runs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -183,7 +183,8 @@ def test_overlong_texts_are_truncated_with_a_count(tiny_llama: Path, tmp_path: P
     src.write_text(f"sales fell\n{long_text}\n", encoding="utf-8")
     run = tmp_path / "run"
     main(["--input", str(src), "--teacher", f"hf:{tiny_llama}", "--run", str(run), "--no-rationale"])
-    assert "warning: 1 texts longer than" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "warning: 1 texts longer than" in err and "warning" not in out  # warnings go to stderr
     records = _records(run)
     assert [r["text"] for r in records] == ["sales fell", long_text]  # labels.jsonl keeps the input
     with RunLedger(run / "ledger.sqlite") as ledger:

@@ -225,3 +225,26 @@ def test_invalid_answers_are_resent_on_rerun_bounded(tmp_path: Path) -> None:
     assert [r["status"] for r in records(run)] == ["ok"] * 3
     with RunLedger(run / "ledger.sqlite") as ledger:
         assert ledger.count() == 9  # every paid answer kept
+
+
+def test_limits_in_force_are_printed_and_binding_ones_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_input(tmp_path / "in.csv", 3)
+    with OpenAIServer() as server:
+        argv = ["--input", str(data), "--teacher", MINI, "--base-url", server.url]
+        assert main([*argv, "--run", str(tmp_path / "defaults")]) == 0
+        out = capsys.readouterr().out
+        assert (
+            f"{MINI}: client-side limits 5,000 requests/min (default), 2,000,000 tokens/min (default)" in out
+        )
+        assert "llmkd/teachers/prices.yaml" in out and "items/s" in out
+        assert "waited" not in out  # three requests fit in the burst: the limits did not bind
+
+        # 60 requests/min holds one request a second: the second and third wait.
+        assert main([*argv, "--run", str(tmp_path / "slow"), "--rpm", "60", "--tpm", "10000000"]) == 0
+        out = capsys.readouterr().out
+    assert f"{MINI}: client-side limits 60 requests/min (--rpm), 10,000,000 tokens/min (--tpm)" in out
+    assert "prices.yaml" not in out
+    note = next(line for line in out.splitlines() if line.startswith(f"note: {MINI} waited"))
+    assert "client-side limits" in note and "--rpm N and --tpm N" in note

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -29,20 +28,20 @@ def time_local_teachers(
 ) -> dict[str, dict[str, Any]]:
     """Throughput of each local teacher of the run (generate's spec and options) on up to
     ``max_items`` (``--teacher-timing-items``) gold texts, after a warm-up batch that loads the model."""
-    from llmkd.generate import GenerateConfig, teacher_options
-    from llmkd.teachers import LOCAL_KINDS, build_teacher, teacher_kind
-    from llmkd.teachers.base import TeacherRequest
+    from llmkd.teachers import LOCAL_KINDS, TeacherRequest, build_teacher, teacher_kind
+    from llmkd.teachers.capabilities import LocalModelTeacher
+    from llmkd.teachers.options import options_for, teacher_options
 
     settings = generate_settings(run_dir)
     specs = [str(t) for t in settings.get("teacher") or []]
     local = [spec for spec in specs if teacher_kind(spec) in LOCAL_KINDS]
     if not local or not items:
         return {}
-    known = {f.name for f in dataclasses.fields(GenerateConfig)}
-    options = teacher_options(GenerateConfig(**{k: v for k, v in settings.items() if k in known}))
+    shared = teacher_options(settings)
     sample = items[: max(1, max_items)]
     timed: dict[str, dict[str, Any]] = {}
     for spec in local:
+        options = options_for(spec, settings, shared)
         teacher = build_teacher(spec, task, options)
         try:
             warm = sample[: max(1, min(len(sample), options.batch_size))]
@@ -50,7 +49,7 @@ def time_local_teachers(
             started = time.perf_counter()
             teacher.label([TeacherRequest(item) for item in sample])
             elapsed = max(time.perf_counter() - started, 1e-9)
-            lm = getattr(teacher, "lm", None)
+            lm = teacher.lm if isinstance(teacher, LocalModelTeacher) else None
             timed[teacher.name] = {
                 "items": len(sample),
                 "throughput_items_per_s": len(sample) / elapsed,

@@ -24,6 +24,8 @@ from llmkd.errors import ConfigError
 from llmkd.io.records import Item, TeacherOutput
 from llmkd.io.task import Task
 from llmkd.run.ledger import RunLedger, request_key
+from llmkd.teachers import Teacher
+from llmkd.teachers.capabilities import AugmentingTeacher, LocalModelTeacher
 from llmkd.teachers.structured import augment_lines
 
 _SPACE = re.compile(r"\s+")
@@ -41,7 +43,9 @@ def augment_id(text: str) -> str:
     return "aug-" + hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()[:16]
 
 
-def augment_request(teacher: Any, task: Task, label: str, n: int, round_: int) -> tuple[str, dict[str, Any]]:
+def augment_request(
+    teacher: Teacher, task: Task, label: str, n: int, round_: int
+) -> tuple[str, dict[str, Any]]:
     """Ledger key and stored request of one augmentation call."""
     prompt = task.augment_prompt(label, n)
     params = {"kind": "augment", "label": label, "n": n, "round": round_}
@@ -50,7 +54,7 @@ def augment_request(teacher: Any, task: Task, label: str, n: int, round_: int) -
 
 
 def local_augment(
-    teacher: Any,
+    teacher: LocalModelTeacher,
     label: str,
     n: int,
     *,
@@ -106,20 +110,54 @@ def local_augment(
     )
 
 
-def _write(teacher: Any, label: str, n: int, round_: int, local_tokens: int, bar: tqdm) -> TeacherOutput:
-    if callable(getattr(teacher, "augment", None)):
-        output: TeacherOutput = teacher.augment(label, n)
+def _write(teacher: Teacher, label: str, n: int, round_: int, local_tokens: int, bar: tqdm) -> TeacherOutput:
+    if isinstance(teacher, AugmentingTeacher):
+        output = teacher.augment(label, n)
         bar.update(n)
         return output
-    if hasattr(teacher, "lm") and hasattr(teacher, "tokenizer"):
+    if isinstance(teacher, LocalModelTeacher):  # loads the model (used at once)
         return local_augment(
             teacher, label, n, seed=round_, max_new_tokens=local_tokens, on_written=bar.update
         )
     raise ConfigError(f"--augment: teacher {teacher.name!r} cannot write examples")
 
 
+def _stored_or_written(
+    teacher: Teacher,
+    task: Task,
+    label: str,
+    n: int,
+    round_: int,
+    ledger: RunLedger,
+    counts: dict[str, float],
+    bar: tqdm,
+    local_tokens: int,
+) -> TeacherOutput:
+    """The ledger's answer to one augmentation call, else a new one, stored at once."""
+    key, request = augment_request(teacher, task, label, n, round_)
+    output = ledger.get(key)
+    if output is not None:
+        counts["cached"] += 1
+        bar.update(n)
+        return output
+    output = _write(teacher, label, n, round_, local_tokens, bar)
+    ledger.put(
+        key,
+        teacher=teacher.name,
+        model=teacher.model,
+        item_id=f"augment:{label}:{round_}",
+        sample=0,
+        kind="augment",
+        request=request,
+        output=output,
+    )
+    counts["calls"] += 1
+    counts["cost_usd"] += output.cost_usd
+    return output
+
+
 def augment_items(
-    teacher: Any,
+    teacher: Teacher,
     task: Task,
     items: Sequence[Item],
     n: int,
@@ -156,25 +194,9 @@ def augment_items(
                 break
             if round_:  # another round for the duplicates: the bar grows by what it asks for
                 bar.total += n
-            key, request = augment_request(teacher, task, label, n, round_)
-            output = ledger.get(key)
-            if output is None:
-                output = _write(teacher, label, n, round_, local_max_new_tokens, bar)
-                ledger.put(
-                    key,
-                    teacher=teacher.name,
-                    model=teacher.model,
-                    item_id=f"augment:{label}:{round_}",
-                    sample=0,
-                    kind="augment",
-                    request=request,
-                    output=output,
-                )
-                counts["calls"] += 1
-                counts["cost_usd"] += output.cost_usd
-            else:
-                counts["cached"] += 1
-                bar.update(n)
+            output = _stored_or_written(
+                teacher, task, label, n, round_, ledger, counts, bar, local_max_new_tokens
+            )
             for text in output.extra.get("examples") or []:
                 norm = normalise_text(text)
                 if not norm or norm in seen:
@@ -187,3 +209,13 @@ def augment_items(
                 got += 1
     bar.close()
     return new, counts
+
+
+def augment_with(teacher: Teacher, task: Task, items: list[Item], n: int, ledger: RunLedger) -> list[Item]:
+    """:func:`augment_items` for generate's ``--augment N``, with a one-line report of what it did."""
+    new, counts = augment_items(teacher, task, items, n, ledger)
+    print(
+        f"{teacher.name}: augmented {len(new)} items ({int(counts['calls'])} calls, {int(counts['cached'])} "
+        f"cached, {int(counts['duplicates'])} duplicates dropped, ${counts['cost_usd']:.4f})"
+    )
+    return new

@@ -12,14 +12,12 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Sequence
-from typing import Literal
 from urllib.parse import urlsplit
 
 from llmkd.errors import ConfigError, TeacherError
 from llmkd.io.secrets import scrub_secrets
 from llmkd.teachers.specs import LOCAL_KINDS, teacher_kind
 
-PrivacyMode = Literal["off", "local-only"]
 PRIVACY_MODES: tuple[str, ...] = ("off", "local-only")
 
 # Where each remote backend sends requests when no --base-url is given.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -266,9 +266,3 @@ def redact_items(items: Sequence[Item], run_dir: str | Path) -> list[Item]:
         {"placeholders": redactor.mapping, "counts": dict(sorted(redactor.counts.items()))},
     )
     return out
-
-
-def redact_texts(texts: Iterable[str], redactor: Redactor | None = None) -> list[str]:
-    """Redact several texts with one (shared) redactor."""
-    redactor = redactor or Redactor()
-    return [redactor.redact(t) for t in texts]

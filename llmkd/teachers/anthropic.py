@@ -116,7 +116,7 @@ class AnthropicTeacher(RemoteTeacher):
             kwargs["extra_body"] = {"temperature": self.temperature}
         return kwargs
 
-    def _open_client(self) -> anthropic.AsyncAnthropic:
+    def open_client(self) -> anthropic.AsyncAnthropic:
         return anthropic.AsyncAnthropic(
             api_key=self.api_key,
             base_url=self.base_url,
@@ -158,7 +158,7 @@ class AnthropicTeacher(RemoteTeacher):
                     worst_cost=worst,
                 )
             except anthropic.APIError as exc:
-                return self._invalid(
+                return self.invalid(
                     f"{describe(exc)} (after {self.options.max_attempts} attempts)",
                     raw,
                     prompt_tokens=prompt_tokens,
@@ -213,7 +213,7 @@ class AnthropicTeacher(RemoteTeacher):
                 cost_usd=cost,
                 extra={"k": k, "sample": request.sample, "reasks": round_, "logprobs": "absent"},
             )
-        return self._invalid(
+        return self.invalid(
             f"{error} (after {self.options.max_reasks} re-asks)",
             raw,
             prompt_tokens=prompt_tokens,
@@ -242,7 +242,7 @@ class AnthropicTeacher(RemoteTeacher):
                 raise AnswerError(f"no {TOOL_NAME} tool call (stop_reason {message.stop_reason})")
             answer = parse_answer_data(tool.input, self.task.labels)
         except AnswerError as exc:
-            return self._invalid(str(exc), raw, extra=extra, **fields)
+            return self.invalid(str(exc), raw, extra=extra, **fields)
         return TeacherOutput(
             label=answer.label,
             probs=None,
@@ -263,7 +263,7 @@ class AnthropicTeacher(RemoteTeacher):
         return run_sync(self._augment(label, n))
 
     async def _augment(self, label: str, n: int) -> TeacherOutput:
-        client = self._open_client()
+        client = self.open_client()
         messages: list[dict[str, Any]] = [{"role": "user", "content": self.task.augment_prompt(label, n)}]
         tokens, worst = self._worst_case("", messages)
         try:

@@ -69,15 +69,3 @@ class Teacher(Protocol):
     ) -> list[TeacherOutput]: ...
 
     def close(self) -> None: ...
-
-
-def normalise(probs: dict[str, float]) -> dict[str, float]:
-    """Scale non-negative scores to sum to 1 (uniform if all zero)."""
-    total = sum(probs.values())
-    if total <= 0:
-        return {k: 1.0 / len(probs) for k in probs}
-    return {k: v / total for k, v in probs.items()}
-
-
-def argmax_label(probs: dict[str, float]) -> str:
-    return max(probs, key=lambda k: probs[k])

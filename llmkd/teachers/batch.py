@@ -16,15 +16,17 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from llmkd.errors import BudgetExceeded, TeacherError
 from llmkd.io.records import TeacherOutput
 from llmkd.run.ledger import RunLedger
 from llmkd.teachers.base import ResultCallback, TeacherRequest
-from llmkd.teachers.remote import RemoteTeacher, run_sync
+from llmkd.teachers.capabilities import AnthropicBatchTeacher, BatchTeacher, OpenAIBatchTeacher
+from llmkd.teachers.remote import run_sync
 
 R = TypeVar("R")
+T = TypeVar("T", bound=BatchTeacher)
 Todo = Sequence[tuple[str, TeacherRequest, dict[str, Any]]]
 
 
@@ -33,12 +35,12 @@ def custom_id(key: str) -> str:
     return "r" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
 
 
-class BatchBackend:
+class BatchBackend(Generic[T]):
     """How one provider submits, polls and returns a batch job."""
 
     kind = ""
 
-    def __init__(self, teacher: Any) -> None:
+    def __init__(self, teacher: T) -> None:
         self.teacher = teacher
 
     async def submit(self, client: Any, entries: list[tuple[str, TeacherRequest]]) -> str:
@@ -56,7 +58,7 @@ class BatchBackend:
         raise NotImplementedError
 
 
-class OpenAIBatch(BatchBackend):
+class OpenAIBatch(BatchBackend[OpenAIBatchTeacher]):
     """OpenAI Files + Batches on ``/v1/chat/completions``."""
 
     kind = "openai-batch"
@@ -108,7 +110,7 @@ class OpenAIBatch(BatchBackend):
         response = result.get("response") or {}
         if result.get("error") or response.get("status_code") != 200:
             error = result.get("error") or (response.get("body") or {}).get("error") or response
-            return self.teacher._invalid(
+            return self.teacher.invalid(
                 f"batch request failed: {json.dumps(error)[:300]}", extra={"batch": True}
             )
         completion = ChatCompletion.model_validate(response["body"])
@@ -116,7 +118,7 @@ class OpenAIBatch(BatchBackend):
         return output
 
 
-class AnthropicBatch(BatchBackend):
+class AnthropicBatch(BatchBackend[AnthropicBatchTeacher]):
     """Anthropic Message Batches."""
 
     kind = "anthropic-batch"
@@ -143,24 +145,33 @@ class AnthropicBatch(BatchBackend):
     def parse(self, result: Any, request: TeacherRequest) -> TeacherOutput:
         if result.type != "succeeded":
             detail = getattr(result, "error", None)
-            return self.teacher._invalid(
+            return self.teacher.invalid(
                 f"batch request {result.type}: {str(detail)[:300]}", extra={"batch": True}
             )
         output: TeacherOutput = self.teacher.from_message(result.message, request, batch=True)
         return output
 
 
-def backend_for(teacher: RemoteTeacher) -> BatchBackend:
-    """The batch backend of a remote teacher."""
-    if hasattr(teacher, "from_completion"):
+def backend_for(teacher: Any) -> OpenAIBatch | AnthropicBatch:
+    """The batch backend of a remote teacher.
+
+    Raises:
+        TeacherError: the teacher has no provider batch API.
+    """
+    if isinstance(teacher, OpenAIBatchTeacher):
         return OpenAIBatch(teacher)
-    if hasattr(teacher, "from_message"):
+    if isinstance(teacher, AnthropicBatchTeacher):
         return AnthropicBatch(teacher)
     raise TeacherError(f"--batch: teacher {teacher.name!r} has no batch API")
 
 
 def run_batch(
-    teacher: Any, todo: Todo, ledger: RunLedger, *, on_result: ResultCallback, poll_s: float = 30.0
+    teacher: OpenAIBatchTeacher | AnthropicBatchTeacher,
+    todo: Todo,
+    ledger: RunLedger,
+    *,
+    on_result: ResultCallback,
+    poll_s: float = 30.0,
 ) -> None:
     """Answer ``todo`` (ledger key, request, payload) through the batch API; ``on_result`` stores each.
 
@@ -175,11 +186,15 @@ def run_batch(
 
 
 async def _run(
-    backend: BatchBackend, todo: Todo, ledger: RunLedger, on_result: ResultCallback, poll_s: float
+    backend: OpenAIBatch | AnthropicBatch,
+    todo: Todo,
+    ledger: RunLedger,
+    on_result: ResultCallback,
+    poll_s: float,
 ) -> None:
     teacher = backend.teacher
     pending = {custom_id(key): (key, req) for key, req, _ in todo}
-    client = teacher._open_client()
+    client = teacher.open_client()
 
     async def retried(send: Callable[[], Awaitable[R]]) -> R:
         async for attempt in teacher.retrying():
@@ -204,7 +219,7 @@ async def _run(
         for cid in payload["keys"]:
             if cid in pending and cid not in answered:
                 _, req = pending[cid]
-                on_result(req, teacher._invalid(f"no result in batch {job_id}", extra={"batch": True}))
+                on_result(req, teacher.invalid(f"no result in batch {job_id}", extra={"batch": True}))
         for cid in payload["keys"]:
             pending.pop(cid, None)
         ledger.put_job(job_id, teacher=teacher.name, kind=backend.kind, state="done", payload=payload)

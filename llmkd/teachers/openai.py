@@ -153,7 +153,7 @@ class OpenAITeacher(RemoteTeacher):
             kwargs["response_format"] = response_format(self.task.labels, rationale=self.options.rationale)
         return kwargs
 
-    def _open_client(self) -> openai.AsyncOpenAI:
+    def open_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             api_key=self.api_key,
             base_url=self.base_url,
@@ -230,7 +230,7 @@ class OpenAITeacher(RemoteTeacher):
             try:
                 completion = await self._complete(client, messages)
             except openai.APIError as exc:
-                return self._invalid(
+                return self.invalid(
                     f"{describe(exc)} (after {self.options.max_attempts} attempts)",
                     raw,
                     prompt_tokens=prompt_tokens,
@@ -270,7 +270,7 @@ class OpenAITeacher(RemoteTeacher):
                 completion_tokens=completion_tokens,
                 cost_usd=cost,
             )
-        return self._invalid(
+        return self.invalid(
             f"{error} (after {self.options.max_reasks} re-asks)",
             raw,
             prompt_tokens=prompt_tokens,
@@ -319,7 +319,7 @@ class OpenAITeacher(RemoteTeacher):
         try:
             answer = parse_answer(content, self.task.labels, allow_bare=not self.structured)
         except AnswerError as exc:
-            return self._invalid(str(exc), raw, extra={"reasks": 0, "batch": batch}, **fields)
+            return self.invalid(str(exc), raw, extra={"reasks": 0, "batch": batch}, **fields)
         return self._accepted(answer, choice, raw, {"reasks": 0, "batch": batch}, **fields)
 
     # -- augmentation -----------------------------------------------------------------------------
@@ -344,7 +344,7 @@ class OpenAITeacher(RemoteTeacher):
         return run_sync(self._augment(label, n))
 
     async def _augment(self, label: str, n: int) -> TeacherOutput:
-        client = self._open_client()
+        client = self.open_client()
         kwargs = self.augment_kwargs(label, n)
         tokens, worst = self._worst_case(kwargs["messages"])
         try:

@@ -96,6 +96,36 @@ def default_limits(model: str) -> tuple[int | None, int | None]:
     return (price.rpm, price.tpm) if price else (None, None)
 
 
+@dataclass(frozen=True)
+class ClientLimits:
+    """The client-side limits in force for one model, and where each came from.
+
+    Attributes:
+        rpm: Requests per minute (None = unlimited).
+        tpm: Tokens per minute (None = unlimited).
+        rpm_flag: ``rpm`` is the user's ``--rpm``, not llmkd's default for the model.
+        tpm_flag: ``tpm`` is the user's ``--tpm``.
+    """
+
+    model: str
+    rpm: int | None
+    tpm: int | None
+    rpm_flag: bool = False
+    tpm_flag: bool = False
+
+
+def client_limits(model: str, rpm: int | None = None, tpm: int | None = None) -> ClientLimits:
+    """``--rpm`` / ``--tpm`` where given, else the model's defaults from ``prices.yaml``."""
+    default_rpm, default_tpm = default_limits(model)
+    return ClientLimits(
+        model=base_model(model),
+        rpm=rpm or default_rpm,
+        tpm=tpm or default_tpm,
+        rpm_flag=bool(rpm),
+        tpm_flag=bool(tpm),
+    )
+
+
 def count_tokens(text: str) -> int:
     """Token count of ``text``: tiktoken's o200k_base when installed, else the chars/4 rule of thumb."""
     encoder = _encoder()

@@ -51,6 +51,7 @@ class RateLimiter:
         self.requests = TokenBucket(rpm) if rpm else None
         self.tokens = TokenBucket(tpm) if tpm else None
         self.paused_until = 0.0
+        self.waited_s = 0.0  # time the queue was held by the buckets (not by 429 pauses)
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -61,13 +62,17 @@ class RateLimiter:
             self._lock, self._loop = asyncio.Lock(), loop
         async with self._lock:  # first come, first served: waiters queue in order
             while True:
-                wait = self.paused_until - time.monotonic()
+                paused = self.paused_until - time.monotonic()
+                limited = 0.0
                 if self.requests is not None:
-                    wait = max(wait, self.requests.wait_time(1))
+                    limited = self.requests.wait_time(1)
                 if self.tokens is not None and tokens:
-                    wait = max(wait, self.tokens.wait_time(tokens))
+                    limited = max(limited, self.tokens.wait_time(tokens))
+                wait = max(paused, limited)
                 if wait <= 0:
                     break
+                if limited > paused:
+                    self.waited_s += wait
                 await asyncio.sleep(wait)
             if self.requests is not None:
                 self.requests.consume(1)
@@ -75,7 +80,8 @@ class RateLimiter:
                 self.tokens.consume(tokens)
 
     def settle(self, estimated: int, actual: int) -> None:
-        """Correct the token bucket once a response reports the tokens it really used."""
+        """Correct the token bucket once a response reports the tokens it really used: ``acquire``
+        charged ``estimated``; the difference is charged (``actual`` larger) or refunded."""
         if self.tokens is None or estimated == actual:
             return
         if actual < estimated:

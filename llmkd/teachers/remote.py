@@ -1,7 +1,8 @@
 """The concurrent driver shared by the remote teachers (OpenAI, Anthropic).
 
 Concurrency, rate limits, retries (policy in :mod:`llmkd.teachers.retry`), the budget and the counters
-live here once; a backend only says how to answer one request (``_answer``) and how to open its client.
+live here once; a backend only says how to answer one request (``_answer``), how to open its client
+(``open_client``) and what a response used (``_usage``, which also corrects the tokens-per-minute bucket).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from llmkd.errors import BudgetExceeded, TeacherError
 from llmkd.io.records import TeacherOutput
 from llmkd.io.task import Task
 from llmkd.teachers.base import ResultCallback, TeacherOptions, TeacherRequest
-from llmkd.teachers.pricing import Usage, cost_usd, default_limits, estimate_cost_usd, estimate_tokens
+from llmkd.teachers.pricing import Usage, client_limits, cost_usd, estimate_cost_usd, estimate_tokens
 from llmkd.teachers.ratelimit import RateLimiter
 from llmkd.teachers.retry import async_retrying, describe, retry_after_s, status_code
 
@@ -61,8 +62,8 @@ def aiohttp_transport(sdk: Any) -> Any:
 class RemoteTeacher:
     """Base of the remote teachers: answers a batch with ``options.concurrency`` requests in flight.
 
-    Subclasses set ``name``, ``model``, ``task``, ``options`` and implement ``_open_client`` and
-    ``_answer`` (one request, re-asks included, using :meth:`_call` for each API call).
+    Subclasses set ``name``, ``model``, ``task``, ``options`` and implement ``open_client``, ``_usage``
+    and ``_answer`` (one request, re-asks included, using :meth:`_call` for each API call).
 
     Attributes set by the caller (generate):
         budget_usd: Stop sending once spent + in-flight + the next call's worst case would pass it;
@@ -89,10 +90,10 @@ class RemoteTeacher:
         api_key: str,
         base_url: str | None,
     ) -> None:
-        rpm, tpm = default_limits(model)
         self.name, self.model, self.task, self.options = name, model, task, options
         self.api_key, self.base_url = api_key, base_url
-        self.limiter = RateLimiter(options.rpm or rpm, options.tpm or tpm)
+        self.limits = client_limits(model, options.rpm, options.tpm)
+        self.limiter = RateLimiter(self.limits.rpm, self.limits.tpm)
         self.budget_usd: float | None = None
         self.ledger: Any = None
         self.stats: dict[str, float] = dict.fromkeys(STAT_NAMES, 0)
@@ -114,7 +115,12 @@ class RemoteTeacher:
         return float(self.stats["cost_usd"])
 
     # -- hooks ------------------------------------------------------------------------------------
-    def _open_client(self) -> Any:
+    def open_client(self) -> Any:
+        """A new async SDK client (the caller closes it)."""
+        raise NotImplementedError
+
+    def _usage(self, response: Any) -> Usage:
+        """The tokens one API response reports."""
         raise NotImplementedError
 
     async def _answer(self, client: Any, request: TeacherRequest) -> TeacherOutput:
@@ -157,7 +163,9 @@ class RemoteTeacher:
                 with attempt:
                     await self.limiter.acquire(tokens)
                     self.stats["calls"] += 1
-                    return await send()
+                    response = await send()
+                    self._settle(tokens, response)
+                    return response
         except Exception as exc:
             if status_code(exc) in FATAL_STATUS:
                 self._fatal = TeacherError(f"{self.name}: {describe(exc)}")
@@ -166,6 +174,14 @@ class RemoteTeacher:
         finally:
             self._reserved -= worst_cost
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle(self, charged: int, response: Any) -> None:
+        """Charge the tokens-per-minute bucket what the response really used instead of ``charged``
+        (a response that reports no usage keeps the charge)."""
+        usage = self._usage(response)
+        used = usage.prompt_tokens + usage.completion_tokens
+        if used:
+            self.limiter.settle(charged, used)
 
     def _account(self, usage: Usage, *, batch: bool = False) -> float:
         """Add one response's usage to the counters; returns its cost in dollars."""
@@ -176,7 +192,8 @@ class RemoteTeacher:
         self.stats["cost_usd"] += cost
         return cost
 
-    def _invalid(self, error: str, raw: str = "", **fields: Any) -> TeacherOutput:
+    def invalid(self, error: str, raw: str = "", **fields: Any) -> TeacherOutput:
+        """An ``invalid`` output for a request that got no usable answer (counted as a failure)."""
         self.stats["failures"] += 1
         return TeacherOutput(
             label=None, probs=None, rationale=None, raw=raw, status="invalid", error=error, **fields
@@ -201,7 +218,7 @@ class RemoteTeacher:
     ) -> list[TeacherOutput]:
         self._budget_hit = False
         self._fatal = None
-        client = self._open_client()
+        client = self.open_client()
         results: list[TeacherOutput | None] = [None] * len(batch)
         gate = asyncio.Semaphore(max(1, int(self.options.concurrency)))
 

@@ -22,8 +22,10 @@ import numpy as np
 from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback
 
+from llmkd.cli import warn
 from llmkd.errors import ConfigError
 from llmkd.io.task import Task
+from llmkd.scoring.diagnostics import degenerate_predictions
 from llmkd.students.causal import (
     IGNORE,
     LABEL_TASK,
@@ -82,7 +84,11 @@ def resolved_config(config: FinetuneConfig, data: TrainingData) -> FinetuneConfi
         lr=config.learning_rate(),
         max_length=config.max_length or DEFAULT_MAX_LENGTH_CAUSAL,
         task=data.task.name,
-        output=str(config.output or data.run_dir / "student-causal"),
+        epochs=config.epochs_for(len(data.train)),
+        output=str(
+            config.output
+            or data.run_dir / ("student-causal-seed-only" if config.seed_only else "student-causal")
+        ),
         full=False,
     )
 
@@ -112,12 +118,18 @@ def sft_trainer(
 
 
 def held_out_accuracy(student: CausalStudent, val: list[Example]) -> float | None:
-    """Label-scoring agreement with the teacher on up to ``HELD_OUT_SCORED`` held-out records."""
+    """Label-scoring accuracy on up to ``HELD_OUT_SCORED`` held-out records (a warning when degenerate)."""
     if not val:
         return None
     scored = val[:HELD_OUT_SCORED]
-    probs = student.predict_probs([e.text for e in scored], progress=False)
-    return float((probs.argmax(1) == np.array([e.label for e in scored])).mean())
+    predicted = student.predict_probs([e.text for e in scored], progress=False).argmax(1)
+    labels = student.task.labels
+    where = f"the held-out split ({len(scored)} items)"
+    for message in degenerate_predictions(
+        [labels[i] for i in predicted], [labels[e.label] for e in scored], labels, where
+    ):
+        warn(message)
+    return float((predicted == np.array([e.label for e in scored])).mean())
 
 
 def train_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
@@ -142,7 +154,7 @@ def train_causal(config: FinetuneConfig, callbacks: list[TrainerCallback] | None
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     work, checkpoint = resume_point(config, data)
     trainer = sft_trainer(config, model, tokenizer, (train_rows, val_rows), work, callbacks)
-    trained = train(trainer, work, checkpoint, evaluate=False)
+    trained = train(trainer, work, checkpoint, evaluate=False, patience=config.patience)
     if trained is None:
         return {}
     peft_model: Any = trainer.model

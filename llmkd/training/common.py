@@ -10,18 +10,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 from transformers.trainer_callback import ProgressCallback
 
 from llmkd.cli import warn
 from llmkd.errors import RunError
+from llmkd.io.seed import SEED_FILE
 from llmkd.io.task import Task
 from llmkd.reporting import plots
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, write_json
 from llmkd.training.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
 from llmkd.training.config import FinetuneConfig
-from llmkd.training.data import Example, split_examples, training_source, usable_examples
+from llmkd.training.data import (
+    Example,
+    repeated,
+    seed_examples,
+    split_examples,
+    stratified_split,
+    training_source,
+    usable_examples,
+)
 
 
 class QuietProgress(ProgressCallback):
@@ -42,6 +51,8 @@ class TrainingData:
     examples: list[Example]
     train: list[Example]
     val: list[Example]
+    n_seed_train: int = 0
+    n_seed_dev: int = 0
 
     def counts(self) -> dict[str, Any]:
         """Data figures for the model card and finetune_metrics.json."""
@@ -53,6 +64,9 @@ class TrainingData:
             "n_used": len(self.examples),
             "n_train": len(self.train),
             "n_val": len(self.val),
+            "n_seed_train": self.n_seed_train,
+            "n_seed_dev": self.n_seed_dev,
+            "selected_on": "gold seed" if self.n_seed_dev else "teacher labels",
             "label_counts": {label: label_counts.get(label, 0) for label in labels},
             "teachers": sorted(
                 {t.strip() for r in self.records for t in str(r.get("teacher") or "").split(",") if t.strip()}
@@ -75,6 +89,13 @@ class Trained:
 def load_examples(config: FinetuneConfig) -> tuple[Path, Path, Task, list[dict[str, Any]], list[Example]]:
     """Run dir, training file, task, its records and the usable examples (with warnings)."""
     run_dir = run_directory(config.run)
+    if config.seed_only:
+        source = run_dir / SEED_FILE
+        if not source.is_file():
+            raise RunError(
+                f"{source}: missing; --seed-only trains on the gold seed (generate --gold-seed FILE)"
+            )
+        return run_dir, source, resolve_task(run_dir, config.task), [], []
     source = training_source(run_dir)
     task = resolve_task(run_dir, config.task)
     labels = task.labels
@@ -95,14 +116,46 @@ def load_examples(config: FinetuneConfig) -> tuple[Path, Path, Task, list[dict[s
     return run_dir, source, task, records, examples
 
 
+def _key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
 def prepare_data(config: FinetuneConfig) -> TrainingData:
-    """Load the run's usable examples, seed everything and hold out ``--val-fraction`` of them."""
+    """Load the run's usable examples and seed everything; hold out part of the gold seed when the run has
+    one (its other part joins training as gold labels), else ``--val-fraction`` of the teacher labels."""
     run_dir, source, task, records, examples = load_examples(config)
     set_seed(config.seed)
-    train, val = split_examples(examples, config.val_fraction, config.seed)
-    if not val:
-        warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
-    return TrainingData(run_dir, source, task, records, examples, train, val)
+    seed_path = run_dir / SEED_FILE
+    if not (config.gold_seed or config.seed_only) or not seed_path.is_file():
+        train, val = split_examples(examples, config.val_fraction, config.seed)
+        if not val:
+            warn("no held-out split (fewer than 5 records or --val-fraction 0): the last epoch is kept")
+        return TrainingData(run_dir, source, task, records, examples, train, val)
+    seed = seed_examples(list(read_jsonl(seed_path)), task.labels)
+    gold_texts = {_key(e.text) for e in seed}
+    teacher = [e for e in examples if _key(e.text) not in gold_texts]  # the gold label wins
+    seed_train, seed_dev = stratified_split(seed, config.seed_dev_fraction, config.seed)
+    train = teacher + repeated(seed_train, 1.0 if config.seed_only else config.gold_weight, config.seed)
+    print(
+        f"finetune: gold seed of {len(seed)}: {len(seed_train)} trained on"
+        + (
+            ""
+            if config.seed_only
+            else f" (weight {config.gold_weight:g}) beside {len(teacher)} teacher labels"
+        )
+        + f", {len(seed_dev)} held out for model selection"
+    )
+    return TrainingData(
+        run_dir,
+        seed_path if config.seed_only else source,
+        task,
+        records,
+        teacher + seed,
+        train,
+        seed_dev,
+        len(seed_train),
+        len(seed_dev),
+    )
 
 
 def training_arguments(
@@ -111,11 +164,12 @@ def training_arguments(
     """Trainer settings shared by both student kinds: a full checkpoint (optimizer, scheduler, RNG) per
     epoch, so ``--resume`` continues a killed run with the same result."""
     steps_per_epoch = max(1, -(-n_train // config.batch_size))
+    epochs = config.epochs_for(n_train)
     return TrainingArguments(
         output_dir=str(work),
-        num_train_epochs=config.epochs,
+        num_train_epochs=epochs,
         learning_rate=config.learning_rate(),
-        warmup_steps=round(config.warmup_ratio * steps_per_epoch * config.epochs),
+        warmup_steps=round(config.warmup_ratio * steps_per_epoch * epochs),
         weight_decay=config.weight_decay,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size * 2,
@@ -126,7 +180,7 @@ def training_arguments(
         greater_is_better=True if has_val else None,
         save_total_limit=1,
         logging_strategy="steps",
-        logging_steps=max(1, steps_per_epoch * config.epochs // 50),
+        logging_steps=max(1, steps_per_epoch * epochs // 50),
         label_names=label_names,
         report_to=[],
         seed=config.seed,
@@ -145,13 +199,18 @@ def resume_point(config: FinetuneConfig, data: TrainingData) -> tuple[Path, Path
     return work, checkpoint
 
 
-def train(trainer: Trainer, work: Path, checkpoint: Path | None, evaluate: bool) -> Trained | None:
-    """Run ``trainer`` (resuming from ``checkpoint``), then score the kept model when ``evaluate``.
+def train(
+    trainer: Trainer, work: Path, checkpoint: Path | None, evaluate: bool, patience: int = 0
+) -> Trained | None:
+    """Run ``trainer`` (resuming from ``checkpoint``, stopping after ``patience`` epochs without a better
+    held-out score), then score the kept model when ``evaluate``.
 
     Returns None on processes other than the main one of a multi-process run: only it saves.
     """
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(QuietProgress)
+    if patience > 0 and trainer.args.load_best_model_at_end:
+        trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=patience))
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     history = list(trainer.state.log_history)  # before the final evaluate() of the best model

@@ -13,6 +13,9 @@ DEFAULT_LR_FULL = 5e-5
 DEFAULT_LR_CAUSAL = 1e-3
 DEFAULT_MAX_LENGTH = 64
 DEFAULT_MAX_LENGTH_CAUSAL = 160
+DEFAULT_EPOCHS = 3
+MIN_STEPS = 150  # small data gets more epochs; selection on the held-out split keeps the best one
+MAX_AUTO_EPOCHS = 30
 
 
 @dataclass
@@ -51,7 +54,45 @@ class FinetuneConfig:
             "labels count as much as common ones"
         },
     )
-    epochs: int = field(default=3, metadata={"help": "training epochs"})
+    epochs: int | None = field(
+        default=None,
+        metadata={
+            "help": f"training epochs (default: {DEFAULT_EPOCHS}, more on small data so that training "
+            f"takes at least {MIN_STEPS} optimizer steps, at most {MAX_AUTO_EPOCHS} epochs; the best "
+            "epoch on the held-out split is kept)"
+        },
+    )
+    patience: int = field(
+        default=5,
+        metadata={
+            "help": "stop after this many epochs without a better held-out score (0: never stop early)"
+        },
+    )
+    gold_seed: bool = field(
+        default=True,
+        metadata={
+            "help": "train with the run's gold seed (RUN/gold_seed.jsonl, from generate --gold-seed) when it "
+            "has one: part of it joins the training data as gold labels, the rest replaces the teacher-"
+            "labelled held-out split for model selection and early stopping"
+        },
+    )
+    seed_only: bool = field(
+        default=False,
+        metadata={
+            "help": "train on the gold seed alone, no teacher label (the baseline every teacher must beat; "
+            "saved to DIR/student-seed-only unless --output)"
+        },
+    )
+    gold_weight: float = field(
+        default=2.0,
+        metadata={
+            "help": "how many times each gold seed example counts against one teacher-labelled example"
+        },
+    )
+    seed_dev_fraction: float = field(
+        default=0.5,
+        metadata={"help": "share of the gold seed held out for model selection (the rest is trained on)"},
+    )
     lr: float | None = field(
         default=None,
         metadata={
@@ -133,11 +174,25 @@ class FinetuneConfig:
             raise ConfigError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.full and self.lora_targets.strip() != LORA_AUTO:
             raise ConfigError("--lora-targets applies to LoRA students, not --full")
+        if self.gold_weight <= 0:
+            raise ConfigError(f"--gold-weight must be > 0, got {self.gold_weight}")
+        if not 0.0 < self.seed_dev_fraction < 1.0:
+            raise ConfigError(f"--seed-dev-fraction must be in (0, 1), got {self.seed_dev_fraction}")
+        if self.patience < 0:
+            raise ConfigError(f"--patience must be >= 0, got {self.patience}")
         if self.weight_decay < 0:
             raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         for name in ("epochs", "batch_size", "max_length", "lora_r"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+
+    def epochs_for(self, n_train: int) -> int:
+        """``--epochs``, else enough epochs for ``MIN_STEPS`` optimizer steps on ``n_train`` examples
+        (at least ``DEFAULT_EPOCHS``, at most ``MAX_AUTO_EPOCHS``)."""
+        if self.epochs is not None:
+            return self.epochs
+        steps_per_epoch = max(1, -(-n_train // self.batch_size))
+        return min(MAX_AUTO_EPOCHS, max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch)))
 
     def learning_rate(self) -> float:
         """``--lr``, else the default of the student kind and method."""

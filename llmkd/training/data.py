@@ -58,6 +58,42 @@ def usable_examples(records: list[dict[str, Any]], labels: list[str]) -> list[Ex
     ]
 
 
+def seed_examples(records: list[dict[str, Any]], labels: list[str]) -> list[Example]:
+    """Gold seed records (``text``, ``label``) as one-hot training examples."""
+    return [
+        Example(
+            text=r["text"],
+            label=labels.index(r["label"]),
+            probs=np.eye(len(labels))[labels.index(r["label"])].tolist(),
+        )
+        for r in records
+        if r.get("label") in labels and str(r.get("text") or "").strip()
+    ]
+
+
+def stratified_split(
+    examples: list[Example], fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """``(rest, held_out)`` with ``fraction`` of each label held out (one at least, when a label has two)."""
+    rng = np.random.default_rng(seed)
+    rest: list[Example] = []
+    held: list[Example] = []
+    for label in sorted({e.label for e in examples}):
+        group = [e for e in examples if e.label == label]
+        order = rng.permutation(len(group))
+        n_held = max(1, round(len(group) * fraction)) if len(group) >= 2 else 0
+        held += [group[i] for i in order[:n_held]]
+        rest += [group[i] for i in order[n_held:]]
+    return rest, held
+
+
+def repeated(examples: list[Example], weight: float, seed: int) -> list[Example]:
+    """Each example ``int(weight)`` times, plus a seeded ``weight % 1`` share of them once more."""
+    whole, part = int(weight), weight - int(weight)
+    extra = np.random.default_rng(seed).permutation(len(examples))[: round(len(examples) * part)]
+    return examples * whole + [examples[i] for i in sorted(extra)]
+
+
 def split_examples(
     examples: list[Example], val_fraction: float, seed: int
 ) -> tuple[list[Example], list[Example]]:

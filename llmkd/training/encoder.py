@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding, EvalPrediction, Trainer, TrainerCallback
 
+from llmkd.cli import warn
+from llmkd.scoring.diagnostics import degenerate_predictions
 from llmkd.students.encoder import (
     add_lora,
     load_classifier,
@@ -84,7 +86,8 @@ def resolved_config(config: FinetuneConfig, data: TrainingData) -> FinetuneConfi
         lr=config.learning_rate(),
         task=data.task.name,
         max_length=config.max_length or DEFAULT_MAX_LENGTH,
-        output=config.output or str(data.run_dir / "student"),
+        epochs=config.epochs_for(len(data.train)),
+        output=config.output or str(data.run_dir / ("student-seed-only" if config.seed_only else "student")),
         pooling=resolve_pooling(resolve_student(config.student), config.pooling),
     )
 
@@ -124,6 +127,22 @@ def distillation_trainer(
     )
 
 
+def held_out_warnings(trainer: Trainer, data: TrainingData) -> list[str]:
+    """Warn (and return the messages) when the kept model is degenerate on the held-out split."""
+    if not data.val or trainer.eval_dataset is None:
+        return []
+    logits = trainer.predict(trainer.eval_dataset).predictions  # type: ignore[arg-type]
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    labels = data.task.labels
+    predicted = [labels[i] for i in np.asarray(logits).argmax(-1)]
+    gold = [labels[e.label] for e in data.val]
+    where = f"the held-out {'gold seed' if data.n_seed_dev else 'teacher labels'} ({len(gold)} items)"
+    messages = degenerate_predictions(predicted, gold, labels, where)
+    for message in messages:
+        warn(message)
+    return messages
+
+
 def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
     """Distil the run's teacher labels into an encoder student: train, select on the held-out split,
     merge and save it to ``--output`` (default RUN/student); returns the metrics written.
@@ -148,9 +167,10 @@ def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | Non
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     work, checkpoint = resume_point(config, data)
     trainer = distillation_trainer(config, data, model, tokenizer, work, weights, callbacks)
-    trained = train(trainer, work, checkpoint, evaluate=bool(data.val))
+    trained = train(trainer, work, checkpoint, evaluate=bool(data.val), patience=config.patience)
     if trained is None:
         return {}
+    warnings = held_out_warnings(trainer, data)
     student = merged(trainer.model).cpu()
     student.config.id2label = dict(enumerate(labels))
     student.config.label2id = {label: i for i, label in enumerate(labels)}
@@ -158,7 +178,7 @@ def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | Non
     counts = data.counts()
     accuracy = trained.held_out.get("eval_accuracy")
     card = encoder_model_card(config, data.task, base, counts, accuracy)
-    output = save_student(student, tokenizer, config.output or data.run_dir / "student", card)
+    output = save_student(student, tokenizer, Path(str(config.output)), card)
     about = {
         "student": str(output),
         "student_kind": "encoder",
@@ -166,7 +186,11 @@ def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | Non
         "method": "full" if config.full else "lora",
         "class_weights": dict(zip(labels, weights, strict=True)) if weights is not None else None,
     }
-    held_out = {"held_out_accuracy": accuracy, "held_out_loss": trained.held_out.get("eval_loss")}
+    held_out = {
+        "held_out_accuracy": accuracy,
+        "held_out_loss": trained.held_out.get("eval_loss"),
+        "warnings": warnings,
+    }
     size = (trainable, sum(p.numel() for p in student.parameters()))
     metrics = training_metrics(data, trained, counts, about, held_out, size)
     finish(config, data, trained, metrics, "training_curves.png")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -12,63 +11,7 @@ from llmkd.errors import LlmkdError, RunError
 from llmkd.evaluate import main, match_teacher
 from llmkd.finetune import main as finetune_main
 from llmkd.io.records import Item
-
-LABELS = ["positive", "negative", "neutral"]
-WORDS = {"positive": "profit rose", "negative": "jobs cut", "neutral": "annual meeting"}
-
-# Teacher records r0..r8 (3 per label); r9 is invalid.
-TEACHER = [(f"r{i}", f"the company said {WORDS[LABELS[i % 3]]} {i}", LABELS[i % 3]) for i in range(9)]
-# Gold: 4 texts the teacher labelled (gold disagrees with the teacher on g3), one it failed on,
-# one it never saw, and one whose id "r5" clashes with a teacher record of another text.
-GOLD = [
-    ("g1", TEACHER[0][1], "positive"),
-    ("g2", TEACHER[1][1], "negative"),
-    ("g3", TEACHER[2][1], "positive"),  # teacher said neutral
-    ("g4", TEACHER[3][1], "positive"),
-    ("g5", "garbled record", "neutral"),
-    ("g6", "the company said profit rose strong", "positive"),
-    ("r5", "the annual meeting was published", "neutral"),
-]
-
-
-def write_run(root: Path) -> Path:
-    run = root / "run"
-    run.mkdir(parents=True)
-    (run / "generate_config.json").write_text(json.dumps({"task": "fin-sentiment"}))
-    rows = [
-        {
-            "id": i,
-            "text": t,
-            "label": label,
-            "probs": {label: 0.7, **{x: 0.15 for x in LABELS if x != label}},
-            "status": "ok",
-            "teacher": "local",
-            "source": "input",
-        }
-        for i, t, label in TEACHER
-    ]
-    rows.append(
-        {
-            "id": "r9",
-            "text": "garbled record",
-            "label": None,
-            "probs": None,
-            "status": "invalid",
-            "teacher": "local",
-            "source": "input",
-        }
-    )
-    (run / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return run
-
-
-def write_gold(root: Path) -> Path:
-    path = root / "gold.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text", "label"])
-        writer.writerows(GOLD)
-    return path
+from tests.tiny_runs import LABELS, write_gold, write_run
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 
 from llmkd.finetune import FinetuneConfig, finetune, main
 from llmkd.training.data import balanced_class_weights
-from tests.test_finetune import make_run
+from tests.tiny_runs import make_run
 
 TEXTS = ["the company said profit rose", "jobs cut in the year", "the annual meeting"]
 

@@ -21,7 +21,6 @@ from llmkd.io.records import Item
 from llmkd.io.task import Task, load_task
 from llmkd.io.text_limits import fence_text, text_token_budget, truncate_text, truncate_texts
 from llmkd.privacy.redact import Redactor
-from tests.tiny_llama import make_tiny_llama
 
 BASE = (prompts_dir() / "fin-sentiment.yaml").read_text(encoding="utf-8")
 FIELDS = ["name", "description", "labels", "system", "user_template", "rationale_instruction",
@@ -95,10 +94,10 @@ def test_task_loader_hostile_files(tmp_path: Path, content: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def word_tokenizer(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def word_tokenizer(tiny_llama: Path):  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(make_tiny_llama(tmp_path_factory.mktemp("tiny-llama-limits")))
+    return AutoTokenizer.from_pretrained(tiny_llama)
 
 
 @pytest.fixture(scope="module")

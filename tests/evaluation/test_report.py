@@ -13,7 +13,7 @@ from llmkd.evaluation.metrics import usd_per_1000_from_seconds, usd_per_1000_fro
 from llmkd.io.records import TeacherOutput
 from llmkd.reporting.html import embed_images
 from llmkd.run.ledger import RunLedger
-from tests.test_evaluate import write_gold, write_run
+from tests.tiny_runs import write_gold, write_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

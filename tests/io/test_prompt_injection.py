@@ -18,28 +18,16 @@ import pytest
 from aiohttp import web
 
 from llmkd.io.records import Item
-from llmkd.io.task import load_task
 from llmkd.io.text_limits import fence_text
 from llmkd.teachers import TeacherOptions, build_teacher
 from llmkd.teachers.base import TeacherRequest
 from tests.servers import Faults
 from tests.servers.openai_server import OpenAIServer
-from tests.tiny_llama import make_tiny_llama
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "adversarial.jsonl"
 ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
 LABELS = {"positive", "negative", "neutral"}
 TAG = re.compile(r"<\s*/?\s*text\s*>", re.IGNORECASE)
-
-
-@pytest.fixture(scope="module")
-def task():  # type: ignore[no-untyped-def]
-    return load_task("fin-sentiment")
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama-inj"))
 
 
 def test_adversarial_set_is_well_formed() -> None:

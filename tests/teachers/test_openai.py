@@ -10,7 +10,6 @@ import pytest
 
 from llmkd.errors import BudgetExceeded, TeacherError
 from llmkd.io.records import Item, TeacherOutput
-from llmkd.io.task import load_task
 from llmkd.teachers import TeacherOptions
 from llmkd.teachers.base import TeacherRequest
 from llmkd.teachers.openai import OpenAITeacher
@@ -22,16 +21,7 @@ from tests.servers.openai_server import OpenAIServer
 
 FAST = {"rpm": 10**7, "tpm": 10**10}
 
-
-@pytest.fixture(scope="module")
-def task():
-    return load_task("fin-sentiment")
-
-
-@pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+pytestmark = pytest.mark.usefixtures("loopback_keys")
 
 
 def requests(n: int) -> list[TeacherRequest]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from llmkd.io.records import Item
 from llmkd.io.task import load_task
+from llmkd.models import embedded
 from llmkd.models.embedded import smollm2_path
 from llmkd.teachers import TeacherOptions, build_teacher
 from llmkd.teachers.base import TeacherRequest
@@ -21,9 +21,15 @@ def test_gguf_converts_once_into_a_reusable_folder(tmp_path: Path, monkeypatch) 
     folder = smollm2_path()
     assert folder.is_relative_to(tmp_path) and (folder / "config.json").is_file()
     assert (folder / "model.safetensors").stat().st_size > 100_000_000
-    start = time.perf_counter()
+    weights = (folder / "model.safetensors").stat()
+
+    def convert_again(*args: object) -> None:
+        raise AssertionError("the GGUF was converted a second time")
+
+    monkeypatch.setattr(embedded, "_convert_gguf", convert_again)
     assert smollm2_path() == folder  # second call reuses the folder
-    assert time.perf_counter() - start < 1.0
+    again = (folder / "model.safetensors").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (weights.st_ino, weights.st_mtime_ns)  # weights untouched
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
 

@@ -1,8 +1,7 @@
-"""Hostile input: any bytes as a task file give a Task or a TaskError; very long texts are cut to the
-model's limit and counted; redaction and fencing stay fast and safe on pathological texts.
+"""Hostile input: any bytes as a task file give a Task or a one-line TaskError naming the file; very long
+texts are cut to the model's limit and counted; redaction and fencing handle pathological texts.
 
-Readers are fuzzed in tests/io/test_readers_fuzz.py. ``test_task_loader_*`` cases marked "needs fix" in
-the report fail until llmkd/io/task.py catches RecursionError and bad template fields.
+Readers are fuzzed in tests/io/test_readers_fuzz.py.
 """
 
 from __future__ import annotations
@@ -40,7 +39,8 @@ def _load(tmp_path: Path, data: bytes, one_line: bool = True) -> Task | None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300))
 def test_task_loader_any_bytes(tmp_path: Path, data: bytes) -> None:
-    _load(tmp_path, data)
+    task = _load(tmp_path, data)  # any other exception fails the test
+    assert task is None or "Profit rose." in task.user_prompt("Profit rose.")
 
 
 def _values() -> st.SearchStrategy[object]:
@@ -67,22 +67,23 @@ def test_task_loader_mutated_fields(tmp_path: Path, changes: dict[str, object], 
     for key, value in changes.items():
         data[key] = value + suffix if isinstance(value, str) and key == "user_template" else value
     task = _load(tmp_path, yaml.safe_dump(data, allow_unicode=True).encode(), one_line=False)
-    if task is not None:  # a loaded task renders without raising
-        task.messages("Profit rose.")
-        task.augment_prompt(task.labels[0], 2)
+    if task is not None:  # a loaded task renders every prompt without raising
+        messages = task.messages("Profit rose.")
+        assert messages[-1]["role"] == "user" and "Profit rose." in messages[-1]["content"]
+        assert isinstance(task.augment_prompt(task.labels[0], 2), str)
 
 
 @pytest.mark.parametrize(
     "content",
     [
-        "[" * 5000,  # needs fix: RecursionError escapes load_task
-        BASE.replace("Classify the following text.", "Classify {text[x]}"),  # needs fix: TypeError
-        BASE.replace("Classify the following text.", "Classify {text.upper}"),  # needs fix: renders a repr
-        BASE.replace("Classify the following text.", "{text.__class__.__mro__}"),  # needs fix: same
+        "[" * 5000,  # nested too deeply for the YAML parser
+        BASE.replace("Classify the following text.", "Classify {text[x]}"),  # placeholders name no index,
+        BASE.replace("Classify the following text.", "Classify {text.upper}"),  # no attribute,
+        BASE.replace("Classify the following text.", "{text.__class__.__mro__}"),  # no object internals
         "name: x\nlabels: !!python/object/apply:os.system ['echo pwned']\n",
         "\ufeffname: [unclosed",
         "a: &a [*a]\n",
-        yaml.safe_dump({**yaml.safe_load(BASE), "labels": {"a\nb": None, "c": "d"}}),  # needs fix: 2 lines
+        yaml.safe_dump({**yaml.safe_load(BASE), "labels": {"a\nb": None, "c": "d"}}),  # error stays one line
     ],
 )
 def test_task_loader_hostile_files(tmp_path: Path, content: str) -> None:

@@ -3,9 +3,6 @@
 tests/data/adversarial.jsonl holds 20 attacks (ignore-instructions, fake JSON, closing tags, role
 markers, label smuggling, out-of-set labels, unicode tricks, padding), each with the clean sentence it
 was built from and the label the attack tries to force (``target``).
-
-``test_user_prompt_fence_cannot_be_closed`` needs the wiring (``fence_text`` inside
-``Task.user_prompt``); the others do not.
 """
 
 from __future__ import annotations
@@ -131,7 +128,7 @@ def test_fence_text_defuses_tags_and_control_tokens(tiny_llama: Path, task) -> N
 
 
 def test_user_prompt_fence_cannot_be_closed(task) -> None:  # type: ignore[no-untyped-def]
-    """Needs wiring: Task.user_prompt must render fence_text(text)."""
+    """Task.user_prompt fences the text: an attack can neither close <text> early nor forge a role marker."""
     for row in ROWS:
         prompt = task.user_prompt(row["text"])
         assert len(TAG.findall(prompt)) == 2, prompt  # only the template's own <text> ... </text>

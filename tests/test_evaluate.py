@@ -101,16 +101,6 @@ def test_match_teacher_by_id_then_text():
     assert matched == [records[0], None, records[1]] and clashes == 1
 
 
-def test_speedup_counts_every_local_teacher_of_the_run():
-    from llmkd.evaluation.cost import speedup
-
-    llm = {"throughput_items_per_s": 2.0}  # 0.5 s per item
-    lexicon = {"throughput_items_per_s": 10_000.0}  # 0.0001 s per item
-    assert speedup(100.0, {"llm": llm}) == pytest.approx(50.0)
-    # An ensemble labels each item with both: 0.5001 s per item, not the lexicon's 0.0001.
-    assert speedup(100.0, {"llm": llm, "lexicon": lexicon}) == pytest.approx(50.01)
-
-
 def test_each_teacher_of_an_ensemble_is_scored(tmp_path):
     run = write_run(tmp_path)
     rows = [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
@@ -136,27 +126,3 @@ def test_a_single_teacher_has_no_per_teacher_table(tmp_path):
     assert main(["--run", str(run), "--gold", str(write_gold(tmp_path))]) == 0
     assert json.loads((run / "eval.json").read_text())["teacher"]["by_teacher"] == {}
     assert "Each teacher of the ensemble" not in (run / "report.md").read_text()
-
-
-def test_summary_table_shows_an_ensembles_teachers_together():
-    from llmkd.evaluation.cost import combined_teachers
-    from llmkd.evaluation.report import summary_table
-
-    speed = {
-        "llm": {"throughput_items_per_s": 2.0, "latency_ms_per_item": 500.0, "parameters": 630_000_000},
-        "lexicon": {"throughput_items_per_s": 10_000.0, "latency_ms_per_item": 0.1, "parameters": None},
-    }
-    together = combined_teachers(speed)
-    assert together["throughput_items_per_s"] == pytest.approx(1 / 0.5001)
-    assert together["latency_ms_per_item"] == pytest.approx(500.1) and together["parameters"] == 630_000_000
-    result = {
-        "student": None,
-        "teacher": {"n": 3, "accuracy": 0.5, "teachers": ["llm,lexicon"]},
-        "agreement": None,
-        "teacher_speed": speed,
-        "cost": {"local_teachers_usd_per_1000": {"llm": 0.0139, "lexicon": 0.0001}, "api_teachers": {}},
-    }
-    table = summary_table(result)
-    assert "| throughput on this machine (items/s) | 2.0 |" in table  # not the lexicon's 10000
-    assert "| latency (ms/item, batched) | 500.10 |" in table
-    assert "| parameters | 630.0 M |" in table and "| cost per 1,000 items | $0.0140 |" in table

@@ -24,7 +24,7 @@ import pytest
 from llmkd.filter import main as filter_main
 from llmkd.finetune import main as finetune_main
 from llmkd.generate import main as generate_main
-from tests.tiny_llama import WORDS, make_tiny_llama
+from tests.tiny_models import LLAMA_WORDS
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("LLMKD_CRASH_SEED", time.time_ns() % 1_000_000))
@@ -98,15 +98,10 @@ def same_labels(got: list[dict], want: list[dict]) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama-crash"))
-
-
-@pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> tuple[list[str], Path]:
     """The generate command's flags and an uninterrupted reference run of it."""
     rng = random.Random(0)
-    words = [w for w in WORDS if w.isalpha()]
+    words = [w for w in LLAMA_WORDS if w.isalpha()]
     lines = ["text,label"]
     for i in range(N_ITEMS):
         label = ["positive", "negative", "neutral"][i % 3]

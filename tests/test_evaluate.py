@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -15,63 +14,7 @@ from llmkd.evaluate import main, match_teacher, student_predictions
 from llmkd.finetune import main as finetune_main
 from llmkd.io.records import Item
 from llmkd.students.base import Student
-
-LABELS = ["positive", "negative", "neutral"]
-WORDS = {"positive": "profit rose", "negative": "jobs cut", "neutral": "annual meeting"}
-
-# Teacher records r0..r8 (3 per label); r9 is invalid.
-TEACHER = [(f"r{i}", f"the company said {WORDS[LABELS[i % 3]]} {i}", LABELS[i % 3]) for i in range(9)]
-# Gold: 4 texts the teacher labelled (gold disagrees with the teacher on g3), one it failed on,
-# one it never saw, and one whose id "r5" clashes with a teacher record of another text.
-GOLD = [
-    ("g1", TEACHER[0][1], "positive"),
-    ("g2", TEACHER[1][1], "negative"),
-    ("g3", TEACHER[2][1], "positive"),  # teacher said neutral
-    ("g4", TEACHER[3][1], "positive"),
-    ("g5", "garbled record", "neutral"),
-    ("g6", "the company said profit rose strong", "positive"),
-    ("r5", "the annual meeting was published", "neutral"),
-]
-
-
-def write_run(root: Path) -> Path:
-    run = root / "run"
-    run.mkdir(parents=True)
-    (run / "generate_config.json").write_text(json.dumps({"task": "fin-sentiment"}))
-    rows = [
-        {
-            "id": i,
-            "text": t,
-            "label": label,
-            "probs": {label: 0.7, **{x: 0.15 for x in LABELS if x != label}},
-            "status": "ok",
-            "teacher": "local",
-            "source": "input",
-        }
-        for i, t, label in TEACHER
-    ]
-    rows.append(
-        {
-            "id": "r9",
-            "text": "garbled record",
-            "label": None,
-            "probs": None,
-            "status": "invalid",
-            "teacher": "local",
-            "source": "input",
-        }
-    )
-    (run / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return run
-
-
-def write_gold(root: Path) -> Path:
-    path = root / "gold.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text", "label"])
-        writer.writerows(GOLD)
-    return path
+from tests.tiny_runs import LABELS, save_causal_student, save_encoder_student, write_gold, write_run
 
 
 @pytest.fixture(scope="module")
@@ -161,16 +104,6 @@ def test_match_teacher_by_id_then_text():
     assert matched == [records[0], None, records[1]] and clashes == 1
 
 
-def test_speedup_counts_every_local_teacher_of_the_run():
-    from llmkd.evaluation.cost import speedup
-
-    llm = {"throughput_items_per_s": 2.0}  # 0.5 s per item
-    lexicon = {"throughput_items_per_s": 10_000.0}  # 0.0001 s per item
-    assert speedup(100.0, {"llm": llm}) == pytest.approx(50.0)
-    # An ensemble labels each item with both: 0.5001 s per item, not the lexicon's 0.0001.
-    assert speedup(100.0, {"llm": llm, "lexicon": lexicon}) == pytest.approx(50.01)
-
-
 def test_each_teacher_of_an_ensemble_is_scored(tmp_path):
     run = write_run(tmp_path)
     rows = [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
@@ -196,30 +129,6 @@ def test_a_single_teacher_has_no_per_teacher_table(tmp_path):
     assert main(["--run", str(run), "--gold", str(write_gold(tmp_path))]) == 0
     assert json.loads((run / "eval.json").read_text())["teacher"]["by_teacher"] == {}
     assert "Each teacher of the ensemble" not in (run / "report.md").read_text()
-
-
-def test_summary_table_shows_an_ensembles_teachers_together():
-    from llmkd.evaluation.cost import combined_teachers
-    from llmkd.evaluation.report import summary_table
-
-    speed = {
-        "llm": {"throughput_items_per_s": 2.0, "latency_ms_per_item": 500.0, "parameters": 630_000_000},
-        "lexicon": {"throughput_items_per_s": 10_000.0, "latency_ms_per_item": 0.1, "parameters": None},
-    }
-    together = combined_teachers(speed)
-    assert together["throughput_items_per_s"] == pytest.approx(1 / 0.5001)
-    assert together["latency_ms_per_item"] == pytest.approx(500.1) and together["parameters"] == 630_000_000
-    result = {
-        "student": None,
-        "teacher": {"n": 3, "accuracy": 0.5, "teachers": ["llm,lexicon"]},
-        "agreement": None,
-        "teacher_speed": speed,
-        "cost": {"local_teachers_usd_per_1000": {"llm": 0.0139, "lexicon": 0.0001}, "api_teachers": {}},
-    }
-    table = summary_table(result)
-    assert "| throughput on this machine (items/s) | 2.0 |" in table  # not the lexicon's 10000
-    assert "| latency (ms/item, batched) | 500.10 |" in table
-    assert "| parameters | 630.0 M |" in table and "| cost per 1,000 items | $0.0140 |" in table
 
 
 class StubStudent:
@@ -255,8 +164,6 @@ def test_student_predictions_reorder_columns_and_respect_the_batch_limit():
 
 
 def test_both_student_kinds_are_scored_through_one_path(tmp_path, tiny_bert_dir, monkeypatch):
-    from tests.students.test_base import save_causal_student, save_encoder_student
-
     scored: list[Student] = []
 
     def spy(student, texts, labels, batch_size):  # type: ignore[no-untyped-def]

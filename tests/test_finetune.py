@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -11,56 +10,7 @@ import pytest
 from llmkd.errors import ConfigError, RunError
 from llmkd.finetune import main
 from llmkd.training.data import teacher_distribution, usable_examples
-
-LABELS = ["positive", "negative", "neutral"]
-PHRASES = {
-    "positive": ["profit rose", "sales grew strong", "record growth", "raised outlook", "shares surge"],
-    "negative": ["profit fell", "loss warning", "jobs cut", "sales dropped weak", "shares plunge"],
-    "neutral": ["annual meeting", "report published", "office located", "ceo appointed", "employs people"],
-}
-
-
-def make_run(root: Path, n: int = 40, *, seed: int = 0, filtered: bool = False) -> Path:
-    """A run dir with ``generate_config.json`` and ``labels.jsonl`` of keyword-separable records."""
-    rng = random.Random(seed)
-    run = root / "run"
-    run.mkdir(parents=True)
-    (run / "generate_config.json").write_text(json.dumps({"task": "fin-sentiment"}), encoding="utf-8")
-    rows = []
-    for i in range(n):
-        label = LABELS[i % 3]
-        text = f"the company said {rng.choice(PHRASES[label])} in the {rng.choice(['quarter', 'year'])}"
-        other = [x for x in LABELS if x != label]
-        probs = {label: 0.8, other[0]: 0.15, other[1]: 0.05}
-        rows.append(
-            {
-                "id": f"r{i}",
-                "text": text,
-                "label": label,
-                "probs": probs,
-                "rationale": None,
-                "teacher": "local",
-                "source": "input",
-                "status": "ok",
-                "prob_method": "label-scoring",
-                "gold": label,
-                "teachers": {},
-            }
-        )
-    rows.append(
-        {
-            "id": "bad",
-            "text": "garbled",
-            "label": None,
-            "probs": None,
-            "status": "invalid",
-            "teacher": "local",
-            "source": "input",
-        }
-    )
-    name = "filtered.jsonl" if filtered else "labels.jsonl"
-    (run / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return run
+from tests.tiny_runs import LABELS, PHRASES, make_run
 
 
 def check_student(run: Path) -> None:

@@ -12,7 +12,7 @@ from transformers import TrainerCallback
 from llmkd.finetune import finetune, main
 from llmkd.training.config import FinetuneConfig
 from llmkd.training.data import balanced_class_weights
-from tests.test_finetune import make_run
+from tests.tiny_runs import make_run
 
 TEXTS = ["the company said profit rose", "jobs cut in the year", "the annual meeting"]
 

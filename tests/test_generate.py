@@ -12,14 +12,9 @@ import pytest
 from llmkd.generate import main
 from llmkd.run.ledger import RunLedger
 from llmkd.teachers.local import LocalTeacher
-from tests.tiny_llama import make_tiny_llama
+from tests.tiny_runs import read_labels
 
 TEXTS = ["profit rose", "sales fell", "record loss", "jobs cut", "guidance raised", "profit rose"]
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture
@@ -30,10 +25,6 @@ def csv_input(tmp_path: Path) -> Path:
     ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
-
-
-def _records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
 
 
 def test_generate_then_rerun_calls_no_teacher(
@@ -55,7 +46,7 @@ def test_generate_then_rerun_calls_no_teacher(
         "4",
     ]
     assert main(argv) == 0
-    records = _records(run)
+    records = read_labels(run)
     assert len(records) == len(TEXTS)
     for rec in records:
         assert {"id", "text", "label", "probs", "rationale", "teacher", "source", "gold"} <= rec.keys()
@@ -109,8 +100,8 @@ def test_task_with_other_labels(tiny_llama: Path, tmp_path: Path) -> None:
             "--no-rationale",
         ]
     )
-    assert {r["label"] for r in _records(run)} <= {"hawkish", "dovish", "neutral"}
-    assert all(set(r["probs"]) == {"hawkish", "dovish", "neutral"} for r in _records(run))
+    assert {r["label"] for r in read_labels(run)} <= {"hawkish", "dovish", "neutral"}
+    assert all(set(r["probs"]) == {"hawkish", "dovish", "neutral"} for r in read_labels(run))
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -185,7 +176,7 @@ def test_overlong_texts_are_truncated_with_a_count(tiny_llama: Path, tmp_path: P
     main(["--input", str(src), "--teacher", f"hf:{tiny_llama}", "--run", str(run), "--no-rationale"])
     out, err = capsys.readouterr()
     assert "warning: 1 texts longer than" in err and "warning" not in out  # warnings go to stderr
-    records = _records(run)
+    records = read_labels(run)
     assert [r["text"] for r in records] == ["sales fell", long_text]  # labels.jsonl keeps the input
     with RunLedger(run / "ledger.sqlite") as ledger:
         prompts = [row.request["prompt"] for row in ledger.rows()]

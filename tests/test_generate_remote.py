@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from llmkd.teachers.pricing import Usage, cost_usd
 from tests.servers import Faults, text_of
 from tests.servers.anthropic_server import AnthropicServer
 from tests.servers.openai_server import OpenAIServer
+from tests.tiny_runs import read_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = "openai:gpt-4o-mini"
@@ -28,10 +28,6 @@ def write_input(path: Path, n: int) -> Path:
     rows = ["text"] + [f"Company {i} reported quarterly sales up {i} percent." for i in range(n)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
-
-
-def records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
 
 
 def cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen[str]:
@@ -99,7 +95,7 @@ def test_kill_9_then_rerun_sends_nothing_stored(tmp_path: Path) -> None:
         resent = sent_texts(server)
     assert not set(resent) & stored  # nothing whose answer was stored is asked again
     assert all(n == 1 for n in resent.values())
-    out = records(run)
+    out = read_labels(run)
     assert sorted(r["text"] for r in out) == sorted(
         f"Company {i} reported quarterly sales up {i} percent." for i in range(60)
     )
@@ -133,7 +129,7 @@ def test_max_cost_stops_in_time_and_rerun_finishes(tmp_path: Path) -> None:
         server.record.bodies.clear()
         assert main([*args, "--max-cost-usd", "1.0"]) == 0
         assert not set(sent_texts(server)) & stored
-    assert len(records(run)) == 30 and all(r["status"] == "ok" for r in records(run))
+    assert len(read_labels(run)) == 30 and all(r["status"] == "ok" for r in read_labels(run))
 
 
 def test_dry_run_prints_plan_and_sends_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -167,7 +163,7 @@ def test_two_teachers_each_view_aggregate_and_exact_cost(
         monkeypatch.setenv("ANTHROPIC_BASE_URL", ant.root_url)
         argv = ["--input", str(data), "--teacher", MINI, "--teacher", "anthropic:claude-haiku-4-5"]
         assert main([*argv, "--run", str(run), "--samples", "2"]) == 0
-    out = records(run)
+    out = read_labels(run)
     assert len(out) == 10
     for rec in out:
         assert rec["teacher"] == f"{MINI},anthropic:claude-haiku-4-5"
@@ -212,7 +208,7 @@ def test_invalid_answers_are_resent_on_rerun_bounded(tmp_path: Path) -> None:
     with OpenAIServer(faults) as server:
         argv = ["--input", str(data), "--teacher", MINI, "--base-url", server.url, "--run", str(run)]
         assert main([*argv, "--max-resends", "1"]) == 0
-        assert [r["status"] for r in records(run)] == ["invalid"] * 3 and len(server.record.bodies) == 9
+        assert [r["status"] for r in read_labels(run)] == ["invalid"] * 3 and len(server.record.bodies) == 9
         assert main([*argv, "--max-resends", "1"]) == 0  # re-sent once (3 requests x 3 asks), still invalid
         assert len(server.record.bodies) == 18
         assert main([*argv, "--max-resends", "1"]) == 0  # bound reached: nothing sent
@@ -222,7 +218,7 @@ def test_invalid_answers_are_resent_on_rerun_bounded(tmp_path: Path) -> None:
         assert len(server.record.bodies) == 21
         assert main([*argv, "--max-resends", "5"]) == 0  # ok answers are never re-sent
         assert len(server.record.bodies) == 21
-    assert [r["status"] for r in records(run)] == ["ok"] * 3
+    assert [r["status"] for r in read_labels(run)] == ["ok"] * 3
     with RunLedger(run / "ledger.sqlite") as ledger:
         assert ledger.count() == 9  # every paid answer kept
 

@@ -1,13 +1,11 @@
-"""Hostile input: any bytes as a task file give a Task or a TaskError; very long texts are cut to the
-model's limit and counted; redaction and fencing stay fast and safe on pathological texts.
+"""Hostile input: any bytes as a task file give a Task or a one-line TaskError naming the file; very long
+texts are cut to the model's limit and counted; redaction and fencing handle pathological texts.
 
-Readers are fuzzed in tests/io/test_readers_fuzz.py. ``test_task_loader_*`` cases marked "needs fix" in
-the report fail until llmkd/io/task.py catches RecursionError and bad template fields.
+Readers are fuzzed in tests/io/test_readers_fuzz.py.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,6 @@ from llmkd.io.records import Item
 from llmkd.io.task import Task, load_task
 from llmkd.io.text_limits import fence_text, text_token_budget, truncate_text, truncate_texts
 from llmkd.privacy.redact import Redactor
-from tests.tiny_llama import make_tiny_llama
 
 BASE = (prompts_dir() / "fin-sentiment.yaml").read_text(encoding="utf-8")
 FIELDS = ["name", "description", "labels", "system", "user_template", "rationale_instruction",
@@ -42,7 +39,8 @@ def _load(tmp_path: Path, data: bytes, one_line: bool = True) -> Task | None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300))
 def test_task_loader_any_bytes(tmp_path: Path, data: bytes) -> None:
-    _load(tmp_path, data)
+    task = _load(tmp_path, data)  # any other exception fails the test
+    assert task is None or "Profit rose." in task.user_prompt("Profit rose.")
 
 
 def _values() -> st.SearchStrategy[object]:
@@ -69,22 +67,23 @@ def test_task_loader_mutated_fields(tmp_path: Path, changes: dict[str, object], 
     for key, value in changes.items():
         data[key] = value + suffix if isinstance(value, str) and key == "user_template" else value
     task = _load(tmp_path, yaml.safe_dump(data, allow_unicode=True).encode(), one_line=False)
-    if task is not None:  # a loaded task renders without raising
-        task.messages("Profit rose.")
-        task.augment_prompt(task.labels[0], 2)
+    if task is not None:  # a loaded task renders every prompt without raising
+        messages = task.messages("Profit rose.")
+        assert messages[-1]["role"] == "user" and "Profit rose." in messages[-1]["content"]
+        assert isinstance(task.augment_prompt(task.labels[0], 2), str)
 
 
 @pytest.mark.parametrize(
     "content",
     [
-        "[" * 5000,  # needs fix: RecursionError escapes load_task
-        BASE.replace("Classify the following text.", "Classify {text[x]}"),  # needs fix: TypeError
-        BASE.replace("Classify the following text.", "Classify {text.upper}"),  # needs fix: renders a repr
-        BASE.replace("Classify the following text.", "{text.__class__.__mro__}"),  # needs fix: same
+        "[" * 5000,  # nested too deeply for the YAML parser
+        BASE.replace("Classify the following text.", "Classify {text[x]}"),  # placeholders name no index,
+        BASE.replace("Classify the following text.", "Classify {text.upper}"),  # no attribute,
+        BASE.replace("Classify the following text.", "{text.__class__.__mro__}"),  # no object internals
         "name: x\nlabels: !!python/object/apply:os.system ['echo pwned']\n",
         "\ufeffname: [unclosed",
         "a: &a [*a]\n",
-        yaml.safe_dump({**yaml.safe_load(BASE), "labels": {"a\nb": None, "c": "d"}}),  # needs fix: 2 lines
+        yaml.safe_dump({**yaml.safe_load(BASE), "labels": {"a\nb": None, "c": "d"}}),  # error stays one line
     ],
 )
 def test_task_loader_hostile_files(tmp_path: Path, content: str) -> None:
@@ -95,10 +94,10 @@ def test_task_loader_hostile_files(tmp_path: Path, content: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def word_tokenizer(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def word_tokenizer(tiny_llama: Path):  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(make_tiny_llama(tmp_path_factory.mktemp("tiny-llama-limits")))
+    return AutoTokenizer.from_pretrained(tiny_llama)
 
 
 @pytest.fixture(scope="module")
@@ -147,34 +146,53 @@ def test_truncate_multibyte_and_budget(bpe_tokenizer) -> None:  # type: ignore[n
     assert text_token_budget(bpe_tokenizer, 200) == 8192 - 200  # no real limit known: 8192
 
 
-def test_truncate_100k_items_is_fast(word_tokenizer) -> None:  # type: ignore[no-untyped-def]
+class CountingTokenizer:
+    """Passes calls through to a tokenizer and counts them."""
+
+    def __init__(self, tokenizer) -> None:  # type: ignore[no-untyped-def]
+        self.tokenizer, self.calls = tokenizer, 0
+
+    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.tokenizer(*args, **kwargs)
+
+
+def test_truncate_100k_short_items_skip_the_tokenizer(word_tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """Texts of no more bytes than the budget cannot exceed it: they are never tokenized."""
     items = [Item(id=str(i), text=f"profit rose {i}") for i in range(100_000)]
-    start = time.perf_counter()
-    out, n_cut = truncate_texts(items, word_tokenizer, 64)
-    assert n_cut == 0 and out == items and time.perf_counter() - start < 5
+    counting = CountingTokenizer(word_tokenizer)
+    out, n_cut = truncate_texts(items, counting, 64)
+    assert n_cut == 0 and out == items and all(a is b for a, b in zip(out, items, strict=True))
+    assert counting.calls == 0
+    long_but_fits = Item(id="x", text="profit rose " * 10)  # 120 bytes, 20 tokens
+    assert truncate_texts([long_but_fits], counting, 64) == ([long_but_fits], 0) and counting.calls == 1
 
 
 # -- pathological texts through redaction and fencing ------------------------------------------------
 
 
+PHONE_RUN = "+" + "1 " * 50_000
+
+
+# A hang guard for catastrophic regex backtracking, not a speed target (speed is measured in bench/).
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    "text",
+    ("text", "redacted"),
     [
-        "1 " * 50_000,
-        "1-" * 50_000,
-        "+" + "1 " * 50_000,
-        "a@" * 50_000,
-        "DE89 " * 20_000,
-        "<|" * 50_000 + "</text" * 20_000,
-        "\x00\ud7ff\ufffe" * 10_000,
+        ("1 " * 50_000, "1 " * 50_000),  # near-matches that fail validation stay as they are
+        ("1-" * 50_000, "1-" * 50_000),
+        (PHONE_RUN, "[PHONE_1]" + PHONE_RUN[len("+1 1 1 1 1 1 1") :]),  # one number, then the rest as it was
+        ("a@" * 50_000, "a@" * 50_000),
+        ("DE89 " * 20_000, "DE89 " * 20_000),
+        ("<|" * 50_000 + "</text" * 20_000, "<|" * 50_000 + "</text" * 20_000),
+        ("\x00\ud7ff\ufffe" * 10_000, "\x00\ud7ff\ufffe" * 10_000),
     ],
 )
-def test_redact_and_fence_stay_linear(text: str) -> None:
-    start = time.perf_counter()
-    redacted = Redactor().redact(text)
-    fenced = fence_text(text)
-    assert time.perf_counter() - start < 5
-    assert Redactor().redact(redacted) == redacted and fence_text(fenced) == fenced
+def test_redact_and_fence_pathological_texts(text: str, redacted: str) -> None:
+    """Long runs of near-matches come back redacted exactly as expected; fencing finds nothing to defuse."""
+    assert Redactor().redact(text) == redacted
+    assert Redactor().redact(redacted) == redacted
+    assert fence_text(text) == text  # no complete tag or control token in any of them
 
 
 @settings(max_examples=200, deadline=None)

@@ -264,5 +264,6 @@ def redact_items(items: Sequence[Item], run_dir: str | Path) -> list[Item]:
     write_json(
         Path(run_dir) / MAP_FILE,
         {"placeholders": redactor.mapping, "counts": dict(sorted(redactor.counts.items()))},
+        mode=0o600,  # it holds the original values: owner-only, whatever the umask
     )
     return out

@@ -32,8 +32,11 @@ def shared_mode(directory: bool = False) -> int:
 
 
 @contextmanager
-def atomic_file(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """A temporary path beside ``path``; renamed onto ``path`` when the block succeeds, removed otherwise."""
+def atomic_file(path: str | Path, suffix: str = ".tmp", mode: int | None = None) -> Iterator[Path]:
+    """A temporary path beside ``path``; renamed onto ``path`` when the block succeeds, removed otherwise.
+
+    The file gets ``mode`` (default: what the umask allows, see :func:`shared_mode`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
@@ -41,7 +44,7 @@ def atomic_file(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, shared_mode())
+        os.chmod(tmp, shared_mode() if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -69,16 +72,17 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    with atomic_file(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+def atomic_write_text(path: str | Path, text: str, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part
+    (``mode``: the file's permissions, default what the umask allows)."""
+    with atomic_file(path, mode=mode) as tmp, tmp.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+def write_json(path: str | Path, data: Any, mode: int | None = None) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", mode)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:

@@ -12,6 +12,8 @@ from llmkd.evaluation.metrics import (
     confusion_matrix,
     expected_calibration_error,
     reliability_bins,
+    usd_per_1000_from_seconds,
+    usd_per_1000_from_spend,
 )
 
 # confidences 0.92, 0.62, 0.74, 0.58, 0.65; correct 1, 0, 1, 1, 0
@@ -74,3 +76,10 @@ def test_macro_f1_skips_labels_absent_from_both():
     m = classification_metrics(["pos", "neg"], ["pos", "neg"], ["pos", "neg", "neu"])
     assert m["macro_f1"] == 1.0
     assert m["per_class"]["neu"]["support"] == 0
+
+
+def test_cost_helpers_hand_values():
+    # 0.01 s/item at $0.10/h: 1000 * 0.01 / 3600 * 0.10 = 0.000277777...
+    assert usd_per_1000_from_seconds(0.01, 0.10) == pytest.approx(0.00027777778)
+    assert usd_per_1000_from_spend(0.75, 300) == pytest.approx(2.5)
+    assert usd_per_1000_from_spend(1.0, 0) is None

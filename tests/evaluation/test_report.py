@@ -1,66 +1,29 @@
-"""evaluate's report.html, cost per 1,000 items from the ledger, and the cost helpers."""
+"""The evaluate stage's tables (llmkd/evaluation/report.py)."""
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-
 import pytest
 
-from llmkd.evaluate import main
-from llmkd.evaluation.metrics import usd_per_1000_from_seconds, usd_per_1000_from_spend
-from llmkd.io.records import TeacherOutput
-from llmkd.reporting.html import embed_images
-from llmkd.run.ledger import RunLedger
-from tests.test_evaluate import write_gold, write_run
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from llmkd.evaluation.cost import combined_teachers
+from llmkd.evaluation.report import summary_table
 
 
-def test_cost_helpers_hand_values():
-    # 0.01 s/item at $0.10/h: 1000 * 0.01 / 3600 * 0.10 = 0.000277777...
-    assert usd_per_1000_from_seconds(0.01, 0.10) == pytest.approx(0.00027777778)
-    assert usd_per_1000_from_spend(0.75, 300) == pytest.approx(2.5)
-    assert usd_per_1000_from_spend(1.0, 0) is None
-
-
-def test_embed_images_only_local_files(tmp_path):
-    (tmp_path / "a.png").write_bytes(PNG_MAGIC + b"x")
-    out = embed_images("![a](a.png) ![b](missing.png) ![c](https://x/c.png)", tmp_path)
-    encoded = base64.b64encode(PNG_MAGIC + b"x").decode()
-    assert f"![a](data:image/png;base64,{encoded})" in out
-    assert "![b](missing.png)" in out and "https://x/c.png" in out
-
-
-def test_report_html_and_api_cost_from_ledger(tmp_path, capsys):
-    run = write_run(tmp_path)
-    gold = write_gold(tmp_path)
-    settings = {"task": "fin-sentiment", "teacher": ["openai:gpt-4o"]}
-    (run / "generate_config.json").write_text(json.dumps(settings))
-    with RunLedger(run / "ledger.sqlite") as ledger:
-        for i, cost in enumerate([0.001, 0.002, 0.003, 0.002]):
-            output = TeacherOutput(label="positive", probs=None, rationale=None, raw="", cost_usd=cost)
-            ledger.put(
-                f"k{i}",
-                teacher="openai:gpt-4o",
-                model="gpt-4o",
-                item_id=f"r{i % 3}",  # item r0 was asked twice (e.g. a re-ask): 3 items, $0.008
-                sample=0,
-                kind="label",
-                request={},
-                output=output,
-            )
-    assert main(["--run", str(run), "--gold", str(gold), "--cpu-usd-per-hour", "0.5"]) == 0
-    result = json.loads((run / "eval.json").read_text())
-    api = result["cost"]["api_teachers"]["openai:gpt-4o"]
-    assert api["items"] == 3 and api["requests"] == 4
-    assert api["usd_per_1000"] == pytest.approx(1000 * 0.008 / 3)
-    assert result["cost"]["cpu_usd_per_hour"] == 0.5 and result["teacher_speed"] == {}
-    html = (run / "report.html").read_text()
-    assert html.startswith("<!doctype html>") and "<table>" in html
-    images = re.findall(r'<img src="([^"]+)"', html)
-    assert images and all(src.startswith("data:image/png;base64,") for src in images)
-    assert base64.b64decode(images[0].split(",", 1)[1]).startswith(PNG_MAGIC)
-    assert "$2.6667" in (run / "report.md").read_text()  # cost per 1,000 items in the summary table
-    assert "report.html" in capsys.readouterr().out
+def test_summary_table_shows_an_ensembles_teachers_together():
+    speed = {
+        "llm": {"throughput_items_per_s": 2.0, "latency_ms_per_item": 500.0, "parameters": 630_000_000},
+        "lexicon": {"throughput_items_per_s": 10_000.0, "latency_ms_per_item": 0.1, "parameters": None},
+    }
+    together = combined_teachers(speed)
+    assert together["throughput_items_per_s"] == pytest.approx(1 / 0.5001)
+    assert together["latency_ms_per_item"] == pytest.approx(500.1) and together["parameters"] == 630_000_000
+    result = {
+        "student": None,
+        "teacher": {"n": 3, "accuracy": 0.5, "teachers": ["llm,lexicon"]},
+        "agreement": None,
+        "teacher_speed": speed,
+        "cost": {"local_teachers_usd_per_1000": {"llm": 0.0139, "lexicon": 0.0001}, "api_teachers": {}},
+    }
+    table = summary_table(result)
+    assert "| throughput on this machine (items/s) | 2.0 |" in table  # not the lexicon's 10000
+    assert "| latency (ms/item, batched) | 500.10 |" in table
+    assert "| parameters | 630.0 M |" in table and "| cost per 1,000 items | $0.0140 |" in table

@@ -14,7 +14,6 @@ from llmkd.run.ledger import RunLedger
 from llmkd.teachers import TeacherOptions
 from llmkd.teachers.local import LocalTeacher
 from tests.servers.openai_server import OpenAIServer
-from tests.tiny_llama import make_tiny_llama
 
 
 def test_normalise_text_and_ids() -> None:
@@ -54,8 +53,8 @@ def test_generate_augment_dedups_labels_and_caches(
     assert "augmented 9 items (9 calls" in capsys.readouterr().out
 
 
-def test_local_teacher_augments_by_sampling(tmp_path: Path) -> None:
-    folder = make_tiny_llama(tmp_path / "tiny")
+def test_local_teacher_augments_by_sampling(tmp_path: Path, tiny_llama: Path) -> None:
+    folder = tiny_llama
     task = load_task("fin-sentiment")
     teacher = LocalTeacher.from_spec(f"hf:{folder}", task, TeacherOptions())
     first = local_augment(teacher, "positive", 3, seed=1, max_new_tokens=6)

@@ -3,9 +3,6 @@
 tests/data/adversarial.jsonl holds 20 attacks (ignore-instructions, fake JSON, closing tags, role
 markers, label smuggling, out-of-set labels, unicode tricks, padding), each with the clean sentence it
 was built from and the label the attack tries to force (``target``).
-
-``test_user_prompt_fence_cannot_be_closed`` needs the wiring (``fence_text`` inside
-``Task.user_prompt``); the others do not.
 """
 
 from __future__ import annotations
@@ -18,28 +15,16 @@ import pytest
 from aiohttp import web
 
 from llmkd.io.records import Item
-from llmkd.io.task import load_task
 from llmkd.io.text_limits import fence_text
 from llmkd.teachers import TeacherOptions, build_teacher
 from llmkd.teachers.base import TeacherRequest
 from tests.servers import Faults
 from tests.servers.openai_server import OpenAIServer
-from tests.tiny_llama import make_tiny_llama
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "adversarial.jsonl"
 ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
 LABELS = {"positive", "negative", "neutral"}
 TAG = re.compile(r"<\s*/?\s*text\s*>", re.IGNORECASE)
-
-
-@pytest.fixture(scope="module")
-def task():  # type: ignore[no-untyped-def]
-    return load_task("fin-sentiment")
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama-inj"))
 
 
 def test_adversarial_set_is_well_formed() -> None:
@@ -143,7 +128,7 @@ def test_fence_text_defuses_tags_and_control_tokens(tiny_llama: Path, task) -> N
 
 
 def test_user_prompt_fence_cannot_be_closed(task) -> None:  # type: ignore[no-untyped-def]
-    """Needs wiring: Task.user_prompt must render fence_text(text)."""
+    """Task.user_prompt fences the text: an attack can neither close <text> early nor forge a role marker."""
     for row in ROWS:
         prompt = task.user_prompt(row["text"])
         assert len(TAG.findall(prompt)) == 2, prompt  # only the template's own <text> ... </text>

@@ -1,9 +1,4 @@
-"""API keys never land in run artifacts, captured output or error messages.
-
-``test_cli_401_error_hides_the_key`` and ``test_cli_saved_config_masks_url_credentials`` need the wiring
-(``scrub_secrets`` in ``llmkd.cli.run_cli`` and ``llmkd.teachers.retry.describe``, ``scrub_config`` in
-``llmkd.run.files.save_config``); the others do not.
-"""
+"""API keys never land in run artifacts, captured output or error messages."""
 
 from __future__ import annotations
 
@@ -104,7 +99,7 @@ def test_generate_artifacts_and_output_never_hold_the_key(
 
 
 def test_failing_request_401_error_hides_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Needs wiring: scrub_secrets in llmkd.teachers.retry.describe."""
+    """A 401 that echoes the key: the TeacherError (llmkd.teachers.retry.describe) and the run omit it."""
     from llmkd.generate import main
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -118,7 +113,7 @@ def test_failing_request_401_error_hides_the_key(tmp_path: Path, monkeypatch: py
 
 
 def test_cli_401_error_hides_the_key(tmp_path: Path) -> None:
-    """Needs wiring: scrub_secrets in llmkd.cli.run_cli (and describe)."""
+    """The same through the CLI: the one-line error on stderr (llmkd.cli.run_cli) omits the key."""
     with KeyServer(reject=True) as server:
         proc = subprocess.run(
             [
@@ -146,7 +141,7 @@ def test_cli_401_error_hides_the_key(tmp_path: Path) -> None:
 
 
 def test_cli_saved_config_masks_url_credentials(tmp_path: Path) -> None:
-    """Needs wiring: scrub_config in llmkd.run.files.save_config."""
+    """save_config masks a password and an api_key query parameter in a saved --base-url."""
     from llmkd.generate import GenerateConfig
     from llmkd.run.files import save_config
 

@@ -1,7 +1,6 @@
 """--privacy local-only: remote teachers on public addresses are refused in one line, before any request.
 
-The CLI-level tests (``test_cli_*``) need the wiring in llmkd.generate (``--privacy`` flag and a
-``check_privacy`` call before teachers are built); the function-level tests do not.
+Function-level tests call llmkd.privacy.policy; ``test_cli_*`` run ``generate --privacy local-only``.
 """
 
 from __future__ import annotations
@@ -140,7 +139,7 @@ def test_public_name_really_reaches_the_server(server: OpenAIServer) -> None:
     assert out[0].status == "ok" and server.record.requests["chat"] == 1
 
 
-# -- needs wiring: GenerateConfig.privacy + check_privacy(...) in run_generate --------------------------
+# -- generate --privacy local-only ---------------------------------------------------------------------
 
 
 def _csv(tmp_path: Path) -> Path:

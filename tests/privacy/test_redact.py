@@ -1,7 +1,6 @@
 """Redaction: each PII kind becomes a typed placeholder, invalid numbers stay, the mapping restores,
-and no planted PII reaches a (loopback) remote teacher.
-
-``test_cli_redact_*`` need the wiring in llmkd.generate (``--redact``); the others do not.
+and no planted PII reaches a (loopback) remote teacher, whether redaction is called directly or through
+``generate --redact`` (``test_cli_redact_*``).
 """
 
 from __future__ import annotations
@@ -194,7 +193,7 @@ def test_no_planted_pii_reaches_the_server(tmp_path: Path) -> None:
     assert "[IBAN_1]" in ledger_text and "FI21 1234" not in ledger_text
 
 
-# -- needs wiring: GenerateConfig.redact + redact_items(...) in run_generate ---------------------------
+# -- generate --redact ---------------------------------------------------------------------------------
 
 
 def test_cli_redact_sends_no_pii(tmp_path: Path) -> None:

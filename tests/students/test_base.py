@@ -8,28 +8,13 @@ import numpy as np
 import pytest
 
 from llmkd.errors import RunError
-from llmkd.io.task import load_task
-from llmkd.run.files import write_json
 from llmkd.students.base import Student, load_student, student_kind
-from llmkd.students.causal import MARKER, CausalStudent, student_marker
-from llmkd.students.encoder import EncoderStudent, load_classifier, save_student
-from tests.tiny_llama import make_tiny_llama
+from llmkd.students.causal import MARKER, CausalStudent
+from llmkd.students.encoder import EncoderStudent
+from tests.tiny_runs import save_causal_student, save_encoder_student
 
 LABELS = ["positive", "negative", "neutral"]
 TEXTS = ["the company said profit rose", "jobs cut", "the annual meeting"]
-
-
-def save_encoder_student(folder: Path, base: Path, labels: list[str] = LABELS) -> Path:
-    """An untrained classifier over ``labels`` saved as a student folder."""
-    model, tokenizer = load_classifier(str(base), labels)
-    return save_student(model, tokenizer, folder, "# tiny student\n")
-
-
-def save_causal_student(folder: Path) -> Path:
-    """A tiny random Llama with the ``llmkd_student.json`` of a fin-sentiment causal student."""
-    make_tiny_llama(folder)
-    write_json(folder / MARKER, student_marker(load_task("fin-sentiment"), False, 96, str(folder)))
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from llmkd.io.task import load_task
 from llmkd.students.causal import IGNORE, LABEL_TASK, RATIONALE_TASK, ChatEncoder, student_messages
-from tests.tiny_llama import make_tiny_llama
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def test_messages_and_completion_only_labels(tiny_llama):

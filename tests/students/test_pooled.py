@@ -14,7 +14,7 @@ import pytest
 from llmkd.finetune import main
 from llmkd.students.encoder import load_classifier, load_student, predict_probs, resolve_pooling
 from llmkd.students.pooled import PooledClassifier, trained_pooling
-from tests.test_finetune import LABELS, PHRASES, make_run
+from tests.tiny_runs import LABELS, PHRASES, make_run
 
 
 def pooling_folder(tiny_bert_dir: Path, root: Path, **modes: bool) -> Path:

@@ -8,7 +8,6 @@ import pytest
 
 from llmkd.errors import TeacherError
 from llmkd.io.records import Item
-from llmkd.io.task import load_task
 from llmkd.teachers import TeacherOptions
 from llmkd.teachers.anthropic import AnthropicTeacher, sample_distribution
 from llmkd.teachers.base import TeacherRequest
@@ -16,15 +15,7 @@ from llmkd.teachers.pricing import price_for
 from tests.servers import Faults
 from tests.servers.anthropic_server import AnthropicServer
 
-
-@pytest.fixture(scope="module")
-def task():
-    return load_task("fin-sentiment")
-
-
-@pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
+pytestmark = pytest.mark.usefixtures("loopback_keys")
 
 
 def teacher(task, url: str, **options) -> AnthropicTeacher:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,14 @@ from llmkd.teachers.batch import OpenAIBatch
 from llmkd.teachers.pricing import Usage, cost_usd
 from tests.servers.anthropic_server import AnthropicServer
 from tests.servers.openai_server import OpenAIServer
+from tests.tiny_runs import read_labels
 
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+pytestmark = pytest.mark.usefixtures("loopback_keys")
 
 
 def write_input(path: Path, n: int) -> Path:
     path.write_text("text\n" + "".join(f"Firm {i} lifted its dividend by {i} cents.\n" for i in range(n)))
     return path
-
-
-def records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
 
 
 class Crash(Exception):
@@ -58,7 +49,7 @@ def test_openai_batch_completes_at_half_price_and_resumes_the_same_job(
         assert server.record.batches_created == 1 and server.record.requests["chat"] == 0
         assert main(argv) == 0  # complete: nothing submitted again
         assert server.record.batches_created == 1 and server.record.requests["files"] == 1
-    out = records(run)
+    out = read_labels(run)
     assert len(out) == 12 and all(r["status"] == "ok" and r["prob_method"] == "logprobs" for r in out)
     full = sum(
         cost_usd(
@@ -81,7 +72,7 @@ def test_anthropic_message_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert main([*argv, "--batch", "--batch-poll-s", "0.05"]) == 0
         assert server.record.batches_created == 1 and server.record.requests["messages"] == 0
         assert server.record.requests["batch-request"] == 18
-    out = records(run)
+    out = read_labels(run)
     assert len(out) == 6 and all(r["status"] == "ok" for r in out)
     assert all(len(r["teachers"]["anthropic:claude-haiku-4-5"]["samples"]) == 3 for r in out)
     full = sum(

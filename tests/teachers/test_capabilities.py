@@ -19,7 +19,7 @@ from llmkd.teachers.capabilities import (
 )
 from llmkd.teachers.local import LocalTeacher
 from llmkd.teachers.options import options_for, teacher_options
-from tests.tiny_llama import make_tiny_llama
+from tests.tiny_models import make_tiny_llama
 
 ALL = (
     SpendingTeacher,

@@ -17,7 +17,7 @@ from llmkd.teachers import TeacherOptions, build_teacher, teacher_kind
 from llmkd.teachers.base import TeacherRequest
 from llmkd.teachers.lexicon import LexiconTeacher, lexicon_label
 from llmkd.teachers.local import LocalTeacher
-from tests.tiny_llama import make_tiny_llama
+from tests.tiny_runs import read_labels
 
 CASES = {
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn .": "positive",
@@ -25,10 +25,6 @@ CASES = {
     "The company is headquartered in Espoo , Finland .": "neutral",
     "The results did not improve in the second quarter .": "negative",  # negator flips "improve"
 }
-
-
-def _records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "labels.jsonl").read_text().splitlines()]
 
 
 def test_labels_by_polarity_sign_with_no_invented_probabilities() -> None:
@@ -90,7 +86,7 @@ def test_generate_with_lexicon_is_local_and_cached(tmp_path: Path) -> None:
     run = tmp_path / "run"
     argv = ["--input", str(src), "--teacher", "lexicon", "--run", str(run), "--privacy", "local-only"]
     assert generate_main(argv) == 0
-    records = _records(run)
+    records = read_labels(run)
     assert [r["label"] for r in records] == list(CASES.values())
     for rec in records:  # the teacher's own view has no probabilities; the record's are its one-hot label
         assert rec["teachers"]["lexicon"]["probs"] is None and rec["prob_method"] == "none"
@@ -106,17 +102,16 @@ def test_generate_with_lexicon_is_local_and_cached(tmp_path: Path) -> None:
         assert ledger.count() == len(CASES)
 
 
-def test_ensemble_with_a_local_llm_then_keep_what_both_say(tmp_path: Path) -> None:
+def test_ensemble_with_a_local_llm_then_keep_what_both_say(tmp_path: Path, tiny_llama: Path) -> None:
     from llmkd.filter import main as filter_main
 
-    llama = make_tiny_llama(tmp_path / "tiny-llama")
     src = tmp_path / "news.txt"
     src.write_text("\n".join(CASES) + "\n", encoding="utf-8")
     run = tmp_path / "run"
-    spec = f"hf:{llama}"
+    spec = f"hf:{tiny_llama}"
     argv = ["--input", str(src), "--teacher", spec, "--teacher", "lexicon", "--run", str(run)]
     assert generate_main([*argv, "--no-rationale", "--batch-size", "4"]) == 0
-    records = _records(run)
+    records = read_labels(run)
     for rec in records:
         assert set(rec["teachers"]) == {spec, "lexicon"}
         llm = rec["teachers"][spec]["probs"]

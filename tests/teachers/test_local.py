@@ -20,7 +20,7 @@ from llmkd.teachers import TeacherOptions
 from llmkd.teachers.base import TeacherRequest
 from llmkd.teachers.calibration import CONTENT_FREE, calibrate, content_free_prior
 from llmkd.teachers.local import LocalTeacher, SimilarExamples, balanced_sample
-from tests.tiny_llama import make_tiny_llama
+from tests.tiny_models import make_tiny_llama
 
 POOL = [
     ("profit rose", "positive"),
@@ -35,20 +35,15 @@ POOL = [
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-
-
-@pytest.fixture(scope="module")
 def pool_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pool") / "pool.jsonl"
     path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in POOL))
     return path
 
 
-def teacher(tiny: Path, **options: object) -> LocalTeacher:
+def teacher(tiny_llama: Path, **options: object) -> LocalTeacher:
     opts = TeacherOptions(rationale=False, batch_size=4, **options)  # type: ignore[arg-type]
-    return LocalTeacher.from_spec(f"hf:{tiny}", load_task("fin-sentiment"), opts)
+    return LocalTeacher.from_spec(f"hf:{tiny_llama}", load_task("fin-sentiment"), opts)
 
 
 def test_calibration_by_hand() -> None:
@@ -78,21 +73,21 @@ def test_similar_examples_nearest_last_and_never_itself() -> None:
     assert all("fell" in it.text or "profit" in it.text for it in near)
 
 
-def test_pool_few_shot_prompts_and_shared_prefix(tiny: Path, pool_file: Path) -> None:
-    rand = teacher(tiny, few_shot_pool=str(pool_file), few_shot_k=3)
+def test_pool_few_shot_prompts_and_shared_prefix(tiny_llama: Path, pool_file: Path) -> None:
+    rand = teacher(tiny_llama, few_shot_pool=str(pool_file), few_shot_k=3)
     assert sorted(lab for _, lab in rand.shots("x")) == ["negative", "neutral", "positive"]
     assert rand.shots("x") == rand.shots("y")  # one draw shared by all items: the whole prefix is cached
-    sim = teacher(tiny, few_shot_pool=str(pool_file), few_shot_k=2, few_shot_select="similar")
+    sim = teacher(tiny_llama, few_shot_pool=str(pool_file), few_shot_k=2, few_shot_select="similar")
     assert "jobs cut" in [t for t, _ in sim.shots("jobs cut and loss")]
     assert sim.shots("record profit rose") != sim.shots("jobs cut and loss")
     system_only = sim._render(sim.messages("x")[:1], generation_prompt=False)
     assert sim._prefix_text == system_only and len(sim._prefix_ids) < len(rand._prefix_ids)
     with pytest.raises(ConfigError, match="few-shot-pool"):
-        teacher(tiny, few_shot_pool=str(pool_file.parent / "missing.csv"))
+        teacher(tiny_llama, few_shot_pool=str(pool_file.parent / "missing.csv"))
 
 
-def test_label_prefix_changes_scored_tokens(tiny: Path) -> None:
-    plain, prefixed = teacher(tiny), teacher(tiny, label_prefix="label : ")
+def test_label_prefix_changes_scored_tokens(tiny_llama: Path) -> None:
+    plain, prefixed = teacher(tiny_llama), teacher(tiny_llama, label_prefix="label : ")
     assert plain.label_ids == [[plain.tokenizer.convert_tokens_to_ids(lab)] for lab in plain.task.labels]
     assert all(p[-1:] == q and len(p) == 3 for p, q in zip(prefixed.label_ids, plain.label_ids, strict=True))
     assert not torch.allclose(
@@ -100,9 +95,9 @@ def test_label_prefix_changes_scored_tokens(tiny: Path) -> None:
     )
 
 
-def test_request_payload_keys(tiny: Path, pool_file: Path) -> None:
+def test_request_payload_keys(tiny_llama: Path, pool_file: Path) -> None:
     req = TeacherRequest(Item(id="1", text="profit rose"))
-    base = teacher(tiny).request_payload(req)
+    base = teacher(tiny_llama).request_payload(req)
     assert set(base["params"]) == {
         "method",
         "labels",
@@ -117,14 +112,16 @@ def test_request_payload_keys(tiny: Path, pool_file: Path) -> None:
         {"few_shot_pool": str(pool_file), "few_shot_select": "similar"},
         {"few_shot": False},
     ):
-        payload = teacher(tiny, **opts).request_payload(req)
+        payload = teacher(tiny_llama, **opts).request_payload(req)
         keys.add(request_key("t", "m", payload["prompt"], payload["params"], 0))
     assert len(keys) == 6
 
 
 @pytest.mark.parametrize("select", ["random", "similar"])
-def test_calibrated_scores_are_batch_invariant(tiny: Path, pool_file: Path, select: str) -> None:
-    t = teacher(tiny, calibrate=True, few_shot_pool=str(pool_file), few_shot_k=3, few_shot_select=select)
+def test_calibrated_scores_are_batch_invariant(tiny_llama: Path, pool_file: Path, select: str) -> None:
+    t = teacher(
+        tiny_llama, calibrate=True, few_shot_pool=str(pool_file), few_shot_k=3, few_shot_select=select
+    )
     texts = ["profit rose", "jobs cut and loss of sales", "the company"]
     batch = t.label_probabilities(texts)
     singles = torch.cat([t.label_probabilities([x]) for x in texts])

@@ -1,30 +1,15 @@
-"""The embedded SmolLM2 teacher: converted from GGUF once, then labels and rationalises real text."""
+"""The embedded SmolLM2 teacher labels and rationalises real text."""
 
 from __future__ import annotations
-
-import time
-from pathlib import Path
 
 import pytest
 
 from llmkd.io.records import Item
 from llmkd.io.task import load_task
-from llmkd.models.embedded import smollm2_path
 from llmkd.teachers import TeacherOptions, build_teacher
 from llmkd.teachers.base import TeacherRequest
 
 pytestmark = pytest.mark.integration
-
-
-def test_gguf_converts_once_into_a_reusable_folder(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("LLMKD_CACHE", str(tmp_path))
-    folder = smollm2_path()
-    assert folder.is_relative_to(tmp_path) and (folder / "config.json").is_file()
-    assert (folder / "model.safetensors").stat().st_size > 100_000_000
-    start = time.perf_counter()
-    assert smollm2_path() == folder  # second call reuses the folder
-    assert time.perf_counter() - start < 1.0
-    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
 
 def test_embedded_teacher_labels_and_rationalises() -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
+from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 
 from llmkd.errors import BudgetExceeded, TeacherError
 from llmkd.io.records import Item, TeacherOutput
-from llmkd.io.task import load_task
 from llmkd.teachers import TeacherOptions
 from llmkd.teachers.base import TeacherRequest
 from llmkd.teachers.openai import OpenAITeacher
@@ -22,16 +22,7 @@ from tests.servers.openai_server import OpenAIServer
 
 FAST = {"rpm": 10**7, "tpm": 10**10}
 
-
-@pytest.fixture(scope="module")
-def task():
-    return load_task("fin-sentiment")
-
-
-@pytest.fixture(autouse=True)
-def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+pytestmark = pytest.mark.usefixtures("loopback_keys")
 
 
 def requests(n: int) -> list[TeacherRequest]:
@@ -73,11 +64,10 @@ def test_thousand_items_with_faults_each_once_and_exact_cost(task) -> None:
     )  # 20% of HTTP attempts fail, 8% of answers are unusable
     with OpenAIServer(faults) as server:
         t = teacher("gpt-4o-mini", task, server.url, concurrency=64, timeout_s=1.0, max_attempts=8)
+        answering = count_concurrent_answers(t)
         seen: Counter[str] = Counter()
         batch = requests(1000)
-        start = time.perf_counter()
         outputs = t.label(batch, on_result=lambda req, out: seen.update([req.item.id]))
-        elapsed = time.perf_counter() - start
     assert len(outputs) == 1000 and all(isinstance(o, TeacherOutput) for o in outputs)
     assert seen == Counter(r.item.id for r in batch)  # every item exactly once
     for out in outputs:
@@ -87,8 +77,13 @@ def test_thousand_items_with_faults_each_once_and_exact_cost(task) -> None:
         else:
             assert out.error and out.label is None
     assert sum(o.status == "ok" for o in outputs) >= 995
-    assert server.record.outcomes["500"] + server.record.outcomes["429"] > 100
-    assert t.stats["retries"] > 100 and t.stats["reasks"] > 30
+    outcomes = server.record.outcomes
+    assert outcomes["500"] + outcomes["429"] > 100 and outcomes["slow"] > 10
+    # every failed attempt was retried, the slow ones included: the client gave up on them at its
+    # 1 s timeout instead of waiting out the server's 2 s (waited out, they would have been answers)
+    assert t.stats["retries"] >= outcomes["429"] + outcomes["500"] + outcomes["503"] + outcomes["slow"]
+    assert t.stats["reasks"] > 30
+    assert answering.most == 64  # concurrency 64 really ran 64 requests at once
     # cost: every response the server sent, usage x price (cached input at its own price)
     price = price_for("gpt-4o-mini")
     assert price is not None
@@ -103,7 +98,28 @@ def test_thousand_items_with_faults_each_once_and_exact_cost(task) -> None:
     )
     assert t.stats["cost_usd"] == pytest.approx(expected, rel=1e-9)
     assert sum(o.cost_usd for o in outputs) == pytest.approx(expected, rel=1e-9)
-    assert elapsed < 30
+
+
+@dataclass
+class Concurrency:
+    now: int = 0
+    most: int = 0
+
+
+def count_concurrent_answers(t: OpenAITeacher) -> Concurrency:
+    """Wrap ``t._answer`` to count how many requests it is answering at once."""
+    seen, answer = Concurrency(), t._answer
+
+    async def counted(client, request):  # type: ignore[no-untyped-def]
+        seen.now += 1
+        seen.most = max(seen.most, seen.now)
+        try:
+            return await answer(client, request)
+        finally:
+            seen.now -= 1
+
+    t._answer = counted  # type: ignore[method-assign]
+    return seen
 
 
 def test_logprobs_absent_are_reported_not_invented(task) -> None:
@@ -197,30 +213,76 @@ def test_retry_helpers() -> None:
     assert is_retryable(openai.APITimeoutError(request=httpx2.Request("POST", "http://x")))
 
 
-def test_rate_limiter_holds_requests_per_minute() -> None:
-    async def run() -> float:
-        limiter = RateLimiter(rpm=600)  # 10/s, burst of 10
-        start = time.monotonic()
-        for _ in range(15):
+class FakeClock:
+    """``time.monotonic`` and ``asyncio.sleep`` for llmkd.teachers.ratelimit: sleeping moves the clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 1e-9)  # a real clock always moves on, even for a rounding-error wait
+        await REAL_SLEEP(0)  # still yield, so that waiters queue up on the limiter's lock
+
+
+REAL_SLEEP = asyncio.sleep
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    from llmkd.teachers import ratelimit
+
+    fake = FakeClock()
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=fake.monotonic))
+    fake_asyncio = SimpleNamespace(
+        sleep=fake.sleep, Lock=asyncio.Lock, get_running_loop=asyncio.get_running_loop
+    )
+    monkeypatch.setattr(ratelimit, "asyncio", fake_asyncio)
+    return fake
+
+
+def test_rate_limiter_holds_requests_per_minute(clock: FakeClock) -> None:
+    limiter = RateLimiter(rpm=600)  # 10/s, burst of 10
+    granted: list[float] = []
+
+    async def run(n: int) -> None:
+        for _ in range(n):
             await limiter.acquire()
-        return time.monotonic() - start
+            granted.append(clock.now)
 
-    assert 0.4 < asyncio.run(run()) < 1.5
+    asyncio.run(run(15))
+    assert granted[:10] == [0.0] * 10  # the burst goes at once
+    assert granted[10:] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])  # then one per 1/10 s
+    limiter.pause(2.0)  # a 429 asked for Retry-After: 2
+    asyncio.run(run(1))
+    assert granted[-1] == pytest.approx(2.5)
 
 
-def test_rate_limited_teacher_survives_several_label_calls() -> None:
+def test_rate_limited_teacher_survives_several_label_calls(clock: FakeClock) -> None:
     """generate hands a teacher windows of work, each label() in its own event loop."""
-    import asyncio
-
-    from llmkd.teachers.ratelimit import RateLimiter
-
     limiter = RateLimiter(rpm=60_000)  # 1,000/s, one second of burst: the 1,100 acquires contend
+    granted: list[list[float]] = []
 
     async def burst() -> None:
-        await asyncio.gather(*(limiter.acquire() for _ in range(1_100)))
+        times: list[float] = []
+        granted.append(times)
+
+        async def one() -> None:
+            await limiter.acquire()
+            times.append(clock.now)
+
+        await asyncio.gather(*(one() for _ in range(1_100)))
 
     for _ in range(2):  # the second loop must not trip over a lock bound to the first
         asyncio.run(burst())
+    first, second = granted
+    assert len(first) == len(second) == 1_100
+    assert first[:1_000] == [0.0] * 1_000 and first[-1] == pytest.approx(0.1)  # burst, then 100 at 1,000/s
+    assert second[0] > first[-1] and second[-1] == pytest.approx(
+        1.2
+    )  # the bucket was empty: 1,100 at 1,000/s
 
 
 def test_parse_completion_validates_falls_back_and_keeps_non_json_text(task) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from llmkd.evaluate import main as evaluate_main
 from llmkd.finetune import main
@@ -14,13 +12,7 @@ from llmkd.io.task import load_task
 from llmkd.students.causal import IGNORE, CausalStudent, ChatEncoder, read_marker
 from llmkd.training.causal import build_examples
 from llmkd.training.data import Example
-from tests.test_finetune import make_run
-from tests.tiny_llama import make_tiny_llama
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+from tests.tiny_runs import make_run
 
 
 def test_every_record_gets_a_label_task_and_rationales_a_rationale_task(tiny_llama):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from llmkd.cli import run_cli
 
 STAGES = {
+    "run": ("--input FILE --teacher T", "generate, filter, finetune (+ evaluate: --eval FILE) in one go"),
     "generate": ("--input FILE [--run DIR]", "label texts with teachers"),
     "filter": ("--run DIR", "dedup, score and filter teacher labels"),
     "export": ("--run DIR --format F", "export the kept set (hf, parquet, jsonl, openai-chat)"),
@@ -16,6 +17,8 @@ STAGES = {
     "evaluate": ("--run DIR --gold FILE", "student vs teacher vs gold"),
     "demo": ("", "the whole pipeline on the embedded models and the demo sample"),
 }
+
+MODULES = {"run": "llmkd.pipeline", "demo": "llmkd.demo.__main__"}  # the others: llmkd.<stage>
 
 
 def usage() -> str:
@@ -34,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = f"unknown stage {args[0]!r}" if args else "no stage given"
         print(f"{usage()}\n\nerror: {problem}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"llmkd.{args[0]}" if args[0] != "demo" else "llmkd.demo.__main__")
+    module = importlib.import_module(MODULES.get(args[0], f"llmkd.{args[0]}"))
     return int(module.main(args[1:]) or 0)
 
 

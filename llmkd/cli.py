@@ -89,6 +89,15 @@ def parse_config(config_cls: type[C], argv: Sequence[str] | None, prog: str, des
     return config_cls(**values)
 
 
+def given_flags(config_cls: type[Any], argv: Sequence[str] | None) -> set[str]:
+    """The fields of ``config_cls`` whose flags ``argv`` gives (the others hold their defaults)."""
+    parser = build_parser(config_cls, "", "")
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS  # so only the flags given land in the namespace
+    namespace, _ = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    return set(vars(namespace))
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run a stage's main: user errors print one line and exit 2; Ctrl-C exits 130."""
     try:

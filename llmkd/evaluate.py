@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from llmkd.cli import parse_config, run_cli
+from llmkd.cli import given_flags, parse_config, run_cli, warn
 from llmkd.errors import ConfigError, InputError, RunError
 from llmkd.evaluation import metrics
 from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_local_teachers
@@ -23,9 +23,11 @@ from llmkd.io.records import Item
 from llmkd.io.task import Task
 from llmkd.reporting import plots
 from llmkd.reporting.html import write_report_html
-from llmkd.run.directory import resolve_task, run_directory
+from llmkd.run.directory import remembered_columns, resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json
+from llmkd.run.lineage import check_fresh
 from llmkd.students.base import Student, load_student
+from llmkd.students.encoder import EncoderStudent, token_lengths, truncation_warning
 
 
 @dataclass
@@ -51,7 +53,13 @@ class EvaluateConfig(InputColumns):
         },
     )
     batch_size: int = field(default=64, metadata={"help": "student inference batch size"})
-    max_length: int = field(default=128, metadata={"help": "max tokens per text for the student"})
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "max tokens per text for the student (default: the length it was trained with, "
+            "saved in its folder; 128 for a student saved without one)"
+        },
+    )
     device: str = field(
         default="auto", metadata={"help": "torch device for the student ('auto': cuda if present)"}
     )
@@ -169,6 +177,8 @@ def read_inputs(config: EvaluateConfig) -> Inputs:
     """
     run_dir = run_directory(config.run)
     student_dir = find_student(run_dir, config.student_path)
+    if student_dir is not None:
+        check_fresh(run_dir, student_dir)
     label_files = [Path(p) for p in config.teacher_labels] or [run_dir / "labels.jsonl"]
     for path in label_files[: len(config.teacher_labels)]:
         if not path.is_file():
@@ -216,6 +226,12 @@ def score_student(inputs: Inputs, config: EvaluateConfig) -> Scored:
             "(check --task)"
         )
     texts = [item.text for item in inputs.gold_items]
+    if isinstance(student, EncoderStudent):
+        lengths = token_lengths(student.tokenizer, texts)
+        hint = "retrain with finetune --max-length {n}"
+        cut = truncation_warning(lengths, student.max_length, student.position_limit, hint)
+        if cut:
+            warn(cut)
     probs, speed = student_predictions(student, texts, labels, config.batch_size)
     predicted = [labels[i] for i in probs.argmax(axis=1)]
     result = {**metrics.gold_scores(predicted, gold, labels, probs, config.n_bins), **speed}
@@ -297,8 +313,11 @@ def add_cost_and_speed(
         notes.append("the teacher is a SIMULATED teacher (bench/simulated_teacher.py), not a real LLM")
 
 
-def write_figures(run_dir: Path, labels: list[str], scored: dict[str, Scored]) -> list[str]:
-    """Confusion matrices and the reliability diagram; returns the figure names for the report."""
+def write_figures(
+    run_dir: Path, labels: list[str], scored: dict[str, Scored], curves_of_run: bool = True
+) -> list[str]:
+    """Confusion matrices and the reliability diagram; returns the figure names for the report (with the
+    run's training curves when ``curves_of_run``: the student scored is the run's own)."""
     figures = []
     for name, one in scored.items():
         if one.matrix is not None:
@@ -310,9 +329,8 @@ def write_figures(run_dir: Path, labels: list[str], scored: dict[str, Scored]) -
     if curves:
         plots.reliability_diagram(curves, run_dir / "reliability.png")
         figures.append("reliability.png")
-    return figures + [
-        png for png in ("training_curves.png", "training_curves_causal.png") if (run_dir / png).is_file()
-    ]
+    pngs = ("training_curves.png", "training_curves_causal.png") if curves_of_run else ()
+    return figures + [png for png in pngs if (run_dir / png).is_file()]
 
 
 def write_outputs(result: dict[str, Any], inputs: Inputs, config: EvaluateConfig) -> None:
@@ -359,7 +377,12 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     add_cost_and_speed(result, inputs, config, notes)
     result["notes"] = notes
     scored = {"student": student, "teacher": teacher}
-    result["figures"] = write_figures(inputs.run_dir, inputs.task.labels, scored) if config.plots else []
+    run_student = find_student(inputs.run_dir, None)
+    own = inputs.student_dir is None or (
+        run_student is not None and inputs.student_dir.resolve() == run_student.resolve()
+    )
+    figures = write_figures(inputs.run_dir, inputs.task.labels, scored, own) if config.plots else []
+    result["figures"] = figures
     write_outputs(result, inputs, config)
     return result
 
@@ -371,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m llmkd.evaluate",
         description="Score the student and the teacher against gold labels.",
     )
+    if config.gold and config.run:  # the column flags given to generate read the gold file too
+        given = given_flags(EvaluateConfig, argv)
+        config = remembered_columns(run_directory(config.run), config, given, config.gold)
     evaluate(config)
     return 0
 

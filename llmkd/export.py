@@ -27,6 +27,7 @@ from llmkd.errors import RunError
 from llmkd.io.task import Task
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import atomic_dir, atomic_file, atomic_write_text, read_jsonl, write_jsonl
+from llmkd.run.lineage import check_fresh
 
 Format = Literal["hf", "parquet", "jsonl", "openai-chat"]
 DEFAULT_NAMES = {
@@ -186,6 +187,7 @@ def run_export(cfg: ExportConfig) -> Path:
         RunError: filtered.jsonl is missing or empty, or holds a label the task does not have.
     """
     run = run_directory(cfg.run, needs="filtered.jsonl")
+    check_fresh(run, run / "filtered.jsonl")
     records = list(read_jsonl(run / "filtered.jsonl"))
     if not records:
         raise RunError(f"{run / 'filtered.jsonl'}: no kept records to export (see filter_report.json)")

@@ -32,8 +32,9 @@ from llmkd.errors import ConfigError, RunError
 from llmkd.filtering.config import HINTS, FilterConfig
 from llmkd.filtering.policy import add_dawid_skene, cap_labels, mark_duplicates, policy_reasons, record_scores
 from llmkd.filtering.report import REASONS, write_filter_report
-from llmkd.run.directory import run_directory
+from llmkd.run.directory import remembered_columns, run_directory
 from llmkd.run.files import read_jsonl, save_config, write_jsonl
+from llmkd.run.lineage import check_fresh, record_output
 from llmkd.scoring.lexicon import load_lexicon
 
 
@@ -46,15 +47,21 @@ class FilterResult:
     report: dict[str, Any]
 
 
-def read_exclude_texts(paths: Sequence[str], text_column: str) -> list[str]:
-    """Texts of the ``--exclude`` files, read with llmkd.io.readers (any input format)."""
-    from llmkd.io.readers import InputSpec, iter_items
+def read_exclude_texts(paths: Sequence[str], text_column: str | None, run: Path | None = None) -> list[str]:
+    """Texts of the ``--exclude`` files, read with llmkd.io.readers (any input format), from
+    ``text_column``, else the ``--text-column`` (and ``--format``) the ``run`` was generated with, else
+    ``text``."""
+    from llmkd.io.readers import InputColumns, InputSpec, iter_items
 
     texts: list[str] = []
     for path in paths:
         if not path.startswith("hf:") and not Path(path).exists():
             raise ConfigError(f"--exclude {path}: no such file")
-        texts.extend(item.text for item in iter_items(InputSpec(path=path, text_column=text_column)))
+        columns = InputColumns(text_column=text_column or "text")
+        if run is not None:
+            given = {"text_column"} if text_column else set()
+            columns = remembered_columns(run, columns, given, path, ("text_column", "format"))
+        texts.extend(item.text for item in iter_items(InputSpec.of(path, columns)))
     return texts
 
 
@@ -66,10 +73,11 @@ def run_filter(cfg: FilterConfig) -> FilterResult:
     """
     run = run_directory(cfg.run, needs="labels.jsonl")
     labels_path = run / "labels.jsonl"
+    check_fresh(run, labels_path)
     records = list(read_jsonl(labels_path))
     if not records:
         raise RunError(f"{labels_path}: no records to filter (did the generate stage label anything?)")
-    reference = read_exclude_texts(cfg.exclude, cfg.exclude_text_column) if cfg.exclude else []
+    reference = read_exclude_texts(cfg.exclude, cfg.exclude_text_column, run) if cfg.exclude else []
     task_labels = _task_labels(records)
     lexicon = load_lexicon(cfg.lexicon) if cfg.lexicon else load_lexicon()
     reasons: list[list[str]] = []
@@ -87,6 +95,7 @@ def run_filter(cfg: FilterConfig) -> FilterResult:
         else:
             kept.append(record)
     write_jsonl(run / "filtered.jsonl", kept)
+    record_output(run, run / "filtered.jsonl", "filter", cfg, f"llmkd filter --run {run}", [labels_path])
     write_jsonl(run / "removed.jsonl", removed)
     save_config(run, "filter", cfg)
     report = write_filter_report(run, kept, removed, _policy(cfg), task_labels)

@@ -26,6 +26,7 @@ from llmkd.privacy.policy import check_privacy
 from llmkd.privacy.redact import redact_items
 from llmkd.run.files import save_config, write_jsonl
 from llmkd.run.ledger import RunLedger
+from llmkd.run.lineage import record_output
 from llmkd.teachers import Teacher, build_teacher, teacher_kind
 from llmkd.teachers.options import options_for, teacher_options
 
@@ -232,6 +233,7 @@ def run_generate(config: GenerateConfig) -> Path:
             teacher.close()
     out = run_dir / "labels.jsonl"
     write_jsonl(out, records)
+    record_output(run_dir, out, "generate", config, f"llmkd generate --run {run_dir}", [])
     invalid = sum(r["status"] != "ok" for r in records)
     print(f"\nwrote {len(records)} records to {out} ({invalid} invalid)")
     print_summary(runs, ledger_cost)

@@ -80,9 +80,22 @@ class FilterConfig:
         default_factory=list,
         metadata={"help": "Evaluation/gold file (any input format) whose texts must not leak into training."},
     )
-    exclude_text_column: str = field(default="text", metadata={"help": "Text column of the --exclude files."})
+    exclude_text_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Text column of the --exclude files (default: the --text-column the run was generated "
+            "with, else 'text')."
+        },
+    )
     min_chars: int = field(default=8, metadata={"help": "Remove texts shorter than this many characters."})
-    max_chars: int = field(default=2000, metadata={"help": "Remove texts longer than this many characters."})
+    max_chars: int = field(
+        default=100_000,
+        metadata={
+            "help": "Remove texts longer than this many characters. The default keeps long filings and notes "
+            "(finetune reads the first --max-length tokens of each and warns with a count) and removes only "
+            "what is likely a whole document in one cell."
+        },
+    )
     max_non_alpha_fraction: float = field(
         default=0.5,
         metadata={"help": "Remove texts where more than this share of characters are not letters."},

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llmkd.errors import ConfigError, RunError
+from llmkd.io.spec import InputColumns
 from llmkd.io.task import Task, load_task
+
+C = TypeVar("C", bound=InputColumns)
+COLUMN_FLAGS = ("text_column", "id_column", "label_column", "label_map", "format")
 
 STAGE_HINTS = {
     "labels.jsonl": "python -m llmkd.generate --run {run} ...",
@@ -68,3 +74,23 @@ def resolve_task(run_dir: Path, task: str | None) -> Task:
         if name:
             return load_task(str(name))
     raise RunError(f"{run_dir}: no generate_config.json or finetune_config.json names the task (pass --task)")
+
+
+def remembered_columns(
+    run_dir: Path, columns: C, given: Collection[str], path: str, names: Collection[str] = COLUMN_FLAGS
+) -> C:
+    """``columns`` with each setting in ``names`` that the user did not give taken from the run's
+    generate_config.json, so the column flags given once to generate also read the run's other files
+    (``--gold``, ``--exclude``). ``--format`` carries over only to a ``path`` with the input's suffix.
+    """
+    recorded = stage_config(run_dir, "generate") or {}
+    same_kind = Path(str(recorded.get("input") or "")).suffix.lower() == Path(path).suffix.lower()
+    values = {
+        name: recorded[name]
+        for name in names
+        if name not in given
+        and recorded.get(name) is not None
+        and (name != "format" or same_kind)
+        and name in {f.name for f in dataclasses.fields(columns)}
+    }
+    return dataclasses.replace(columns, **values) if values else columns

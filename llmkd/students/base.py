@@ -69,14 +69,15 @@ def resolve_device(name: str) -> str:
 
 
 def load_student(
-    folder: str | Path, device: str = "auto", max_length: int = 128, task: Task | None = None
+    folder: str | Path, device: str = "auto", max_length: int | None = None, task: Task | None = None
 ) -> Student:
     """Load the student saved in ``folder`` onto ``device``, in eval mode.
 
     Args:
         folder: A student folder (``RUN/student`` or ``RUN/student-causal/merged``).
         device: A torch device, or ``auto``.
-        max_length: Tokens per text for an encoder student (a causal one keeps its training length).
+        max_length: Tokens per text for an encoder student (default: its training length; a causal
+            one always keeps its training length).
         task: The task of a causal student (default: the one named in its ``llmkd_student.json``).
 
     Raises:

@@ -30,6 +30,9 @@ CLASSIFIER_HEADS = ("pre_classifier", "classifier", "score")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
+DEFAULT_EVAL_LENGTH = 128  # students saved without a recorded length
+LENGTH_KEY = "llmkd_max_length"  # config.json: the tokens per text the student was trained on
+
 EMBEDDED_NAMES = {
     "minilm": "sentence-transformers/all-MiniLM-L6-v2",
     "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
@@ -227,6 +230,30 @@ def predict_probs(
     return np.concatenate(out, axis=0)
 
 
+def token_lengths(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[int]:
+    """Tokens per text (special tokens included) before any truncation."""
+    if not texts:
+        return []
+    with quiet_transformers():
+        ids = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+    return [len(x) for x in ids]
+
+
+def truncation_warning(lengths: Sequence[int], max_length: int, limit: int | None, hint: str) -> str | None:
+    """``N of M texts exceed L tokens and are cut ...`` naming a longer length (``hint`` with ``{n}``) up
+    to the model's ``limit``; None when no text is cut. Texts keep their head: the first tokens."""
+    cut = sum(n > max_length for n in lengths)
+    if not cut:
+        return None
+    message = (
+        f"{cut:,} of {len(lengths):,} texts exceed {max_length} tokens and are cut "
+        f"(the student reads the first {max_length})"
+    )
+    want = 1 << (max(lengths) - 1).bit_length()
+    want = min(want, limit) if limit else want
+    return message + (": " + hint.format(n=want) if want > max_length else "")
+
+
 class EncoderStudent:
     """A saved sequence-classifier student (a :class:`llmkd.students.base.Student`)."""
 
@@ -241,14 +268,21 @@ class EncoderStudent:
         self.labels = [id2label[i] for i in range(len(id2label))]
 
     @classmethod
-    def load(cls, folder: str | Path, max_length: int = 128) -> EncoderStudent:
-        """Load a student folder written by the encoder trainer; texts are cut at ``max_length`` tokens.
+    def load(cls, folder: str | Path, max_length: int | None = None) -> EncoderStudent:
+        """Load a student folder written by the encoder trainer; texts are cut at ``max_length`` tokens
+        (default: the length it was trained with, recorded in its config.json; 128 when none is).
 
         Raises:
             RunError: ``folder`` is not a loadable classifier folder.
         """
         model, tokenizer = load_student(folder)
-        return cls(model, tokenizer, Path(folder), max_length)
+        recorded = getattr(model.config, LENGTH_KEY, None)
+        return cls(model, tokenizer, Path(folder), int(max_length or recorded or DEFAULT_EVAL_LENGTH))
+
+    @property
+    def position_limit(self) -> int | None:
+        """The most tokens the model can read (its position embeddings)."""
+        return getattr(self.model.config, "max_position_embeddings", None)
 
     @property
     def device(self) -> str:

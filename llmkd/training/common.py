@@ -20,6 +20,7 @@ from llmkd.io.task import Task
 from llmkd.reporting import plots
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, write_json
+from llmkd.run.lineage import check_fresh, record_output
 from llmkd.training.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
 from llmkd.training.config import FinetuneConfig
 from llmkd.training.data import (
@@ -97,6 +98,7 @@ def load_examples(config: FinetuneConfig) -> tuple[Path, Path, Task, list[dict[s
             )
         return run_dir, source, resolve_task(run_dir, config.task), [], []
     source = training_source(run_dir)
+    check_fresh(run_dir, source)
     task = resolve_task(run_dir, config.task)
     labels = task.labels
     records = list(read_jsonl(source))
@@ -245,12 +247,42 @@ def training_metrics(
     }
 
 
+DEFAULT_STUDENTS = {"encoder": "student", "causal": "student-causal"}
+
+
+def reports_dir(config: FinetuneConfig, run_dir: Path) -> Path:
+    """Where finetune_metrics.json, finetune_config.json and the curves go: the run for its default
+    student (RUN/student, RUN/student-causal), else the ``--output`` folder, beside the student they
+    describe (so training another student elsewhere leaves the run's report alone)."""
+    default = run_dir / DEFAULT_STUDENTS[config.student_kind]
+    output = Path(config.output) if config.output else default
+    return run_dir if output.resolve() == default.resolve() else output
+
+
+def finetune_command(config: FinetuneConfig, run_dir: Path) -> str:
+    """The command that trains this student again (for stale-output messages)."""
+    command = f"llmkd finetune --run {run_dir}"
+    if config.student_kind != "encoder":
+        command += f" --student-kind {config.student_kind}"
+    if config.seed_only:
+        command += " --seed-only"
+    if reports_dir(config, run_dir) != run_dir:
+        command += f" --output {config.output}"
+    return command
+
+
 def finish(
     config: FinetuneConfig, data: TrainingData, trained: Trained, metrics: dict[str, Any], curves: str
 ) -> None:
-    """Write the training curves, finetune_metrics.json and finetune_config.json, then drop the
-    checkpoints (only once the student is saved: a kill before keeps them)."""
-    plots.training_curves(trained.history, data.run_dir / curves)
-    write_json(data.run_dir / "finetune_metrics.json", metrics)
-    save_config(data.run_dir, "finetune", config)
+    """Write the training curves, finetune_metrics.json and finetune_config.json (see
+    :func:`reports_dir`) and the student's lineage, then drop the checkpoints (only once the student is
+    saved: a kill before keeps them)."""
+    where = reports_dir(config, data.run_dir)
+    plots.training_curves(trained.history, where / curves)
+    write_json(where / "finetune_metrics.json", metrics)
+    save_config(where, "finetune", config)
+    seed = data.run_dir / SEED_FILE
+    used = [data.source] + ([seed] if data.n_seed_dev and seed != data.source else [])
+    command = finetune_command(config, data.run_dir)
+    record_output(data.run_dir, metrics["student"], "finetune", config, command, used)
     shutil.rmtree(trained.work, ignore_errors=True)

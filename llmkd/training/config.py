@@ -103,7 +103,11 @@ class FinetuneConfig:
     batch_size: int = field(default=32, metadata={"help": "per-device batch size"})
     max_length: int | None = field(
         default=None,
-        metadata={"help": "max tokens per example (default 64 encoder, 160 causal; longer is truncated)"},
+        metadata={
+            "help": "max tokens per example (default 64 encoder, 160 causal): a longer text keeps its first "
+            "tokens (head-only truncation) and finetune warns with a count; the length is saved with the "
+            "student, and evaluate reads texts at the same length"
+        },
     )
     pooling: Literal["head", "mean", "auto"] = field(
         default="head",

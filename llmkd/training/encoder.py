@@ -13,12 +13,15 @@ from transformers import DataCollatorWithPadding, EvalPrediction, Trainer, Train
 from llmkd.cli import warn
 from llmkd.scoring.diagnostics import degenerate_predictions
 from llmkd.students.encoder import (
+    LENGTH_KEY,
     add_lora,
     load_classifier,
     merged,
     resolve_pooling,
     resolve_student,
     save_student,
+    token_lengths,
+    truncation_warning,
 )
 from llmkd.training.common import (
     TrainingData,
@@ -143,6 +146,18 @@ def held_out_warnings(trainer: Trainer, data: TrainingData) -> list[str]:
     return messages
 
 
+def length_warnings(config: FinetuneConfig, data: TrainingData, model: Any, tokenizer: Any) -> list[str]:
+    """Warn (and return the message) when training texts are longer than ``--max-length`` tokens."""
+    lengths = token_lengths(tokenizer, [e.text for e in data.train + data.val])
+    limit = getattr(model.config, "max_position_embeddings", None)
+    message = truncation_warning(
+        lengths, int(config.max_length or DEFAULT_MAX_LENGTH), limit, "pass --max-length {n}"
+    )
+    if message:
+        warn(message)
+    return [message] if message else []
+
+
 def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
     """Distil the run's teacher labels into an encoder student: train, select on the held-out split,
     merge and save it to ``--output`` (default RUN/student); returns the metrics written.
@@ -164,14 +179,17 @@ def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | Non
         else None
     )
     model, tokenizer = student_model(config, labels)
+    cut = length_warnings(config, data, model, tokenizer)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     work, checkpoint = resume_point(config, data)
     trainer = distillation_trainer(config, data, model, tokenizer, work, weights, callbacks)
     trained = train(trainer, work, checkpoint, evaluate=bool(data.val), patience=config.patience)
     if trained is None:
         return {}
-    warnings = held_out_warnings(trainer, data)
+    warnings = cut + held_out_warnings(trainer, data)
     student = merged(trainer.model).cpu()
+    setattr(student.config, LENGTH_KEY, config.max_length)  # evaluate and predict read the same length
+    tokenizer.model_max_length = config.max_length  # and so does a plain transformers pipeline
     student.config.id2label = dict(enumerate(labels))
     student.config.label2id = {label: i for i, label in enumerate(labels)}
     base = resolve_student(config.student)

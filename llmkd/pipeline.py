@@ -211,6 +211,7 @@ def check_stage_flags(argvs: Mapping[str, list[str] | None]) -> None:
 
 
 def _stage(name: str, main: Callable[[list[str]], int], argv: list[str]) -> None:
+    """Run one stage as ``llmkd NAME ARGV`` would, its command printed first."""
     print(f"\n=== llmkd {name} {shlex.join(argv)}", flush=True)
     code = main(argv)
     if code:
@@ -232,11 +233,9 @@ def run_pipeline(config: PipelineConfig, sections: dict[str, dict[str, Any]]) ->
     argvs = stage_argv(config, sections, run_dir)
     check_stage_flags(argvs)
     defaults = dataclasses.asdict(generate.GenerateConfig())
-    print(
-        f"=== llmkd generate {shlex.join(as_flags({k: v for k, v in dataclasses.asdict(gen).items() if v != defaults[k]}))}"
-    )
-    generate.run_generate(gen)
-    if gen.dry_run:
+    changed = {k: v for k, v in dataclasses.asdict(gen).items() if v != defaults[k]}
+    _stage("generate", generate.main, as_flags(changed))
+    if gen.dry_run:  # the plan only
         return run_dir
     for name, main in (("filter", filter.main), ("finetune", finetune.main), ("evaluate", evaluate.main)):
         argv = argvs[name]

@@ -82,7 +82,8 @@ def test_seed_only_student(tmp_path: Path, tiny_bert_dir: Path) -> None:
     run = seeded_run(tmp_path)
     assert main(["--run", str(run), "--student", str(tiny_bert_dir), "--seed-only", "--epochs", "1"]) == 0
     assert (run / "student-seed-only" / "config.json").is_file()
-    metrics = json.loads((run / "finetune_metrics.json").read_text())
+    assert not (run / "finetune_metrics.json").exists()  # the run's own student is described there
+    metrics = json.loads((run / "student-seed-only" / "finetune_metrics.json").read_text())
     assert metrics["n_train"] == 6 and metrics["source"] == "gold_seed.jsonl"
     (run / "gold_seed.jsonl").unlink()
     with pytest.raises(RunError, match=r"gold_seed\.jsonl: missing"):

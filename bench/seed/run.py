@@ -3,8 +3,9 @@ student from seed + teacher, on three kinds of financial text, with llmkd's defa
 
 Settings (every choice inside the pipeline is made on the training side: the held-out half of the seed):
 - ``fomc``: FOMC monetary-policy stance, the REAL GPT-4 answers of ``shared/data/fomc/llm_answers.csv``
-  served by a loopback OpenAI-compatible server (``bench/recorded_teacher.py``) for the 868 train
-  sentences GPT-4 answered; scored on ``fomc_test.csv`` (476) and on its 251 sentences GPT-4 answered.
+  served by a loopback OpenAI-compatible server (``bench/recorded_teacher.py``) for the 899 train
+  sentences GPT-4 answered (seeds are drawn from them too, so the audit sees real answers); scored on
+  ``fomc_test.csv`` (476) and on the 252 test sentences GPT-4 answered (the teacher's own score).
 - ``phrasebank``: Financial PhraseBank (FinGPT split, 3,634 train / 1,212 test), the simulated GPT-4-class
   teacher (``bench/simulated_teacher.py``) or the lexicon.
 - ``tweets``: Twitter Financial News Sentiment train file split here (seeded): a 3,000-tweet teacher pool
@@ -70,7 +71,9 @@ def prepare() -> None:
     test = [dict(r) for r in csv.DictReader((fomc / "fomc_test.csv").open(encoding="utf-8"))]
     rows = lambda rs: [{"id": r["id"], "text": r["text"], "label": r["label"]} for r in rs]  # noqa: E731
     test_keys = {key(r["text"]) for r in test}
-    write_jsonl(DATA / "fomc_seedpool.jsonl", rows(r for r in train if key(r["text"]) not in test_keys))
+    # Seeds come from the sentences GPT-4 answered: its audit on the seed must use its real answers.
+    seedpool = (r for r in train if key(r["text"]) in answered and key(r["text"]) not in test_keys)
+    write_jsonl(DATA / "fomc_seedpool.jsonl", rows(seedpool))
     write_jsonl(DATA / "fomc_pool.jsonl", rows(r for r in train if key(r["text"]) in answered))
     write_jsonl(DATA / "fomc_test.jsonl", rows(test))
     write_jsonl(DATA / "fomc_test_answered.jsonl", rows(r for r in test if key(r["text"]) in answered))
@@ -273,6 +276,8 @@ def save(
         }
     for split, gold in test_files(setting).items():
         result[split] = scores(run, gold, teacher_labels)
+    if setting == "fomc":  # GPT-4 answered only test_answered; elsewhere the server had no answer
+        result["test"]["teacher"] = None
     result["wall_s"] = round(time.perf_counter() - started, 1)
     write_json(RESULTS / f"{name}.json", result)
     print(json.dumps({k: result[k] for k in result if k in ("name", "test", "test_answered")}, indent=1))

@@ -62,7 +62,8 @@ class GenerateConfig(InputColumns):
         metadata={
             "help": "Teacher: local, hf:PATH_OR_ID, gpt-4o, openai:MODEL, claude-..., anthropic:MODEL, "
             "vllm:MODEL, ollama:MODEL, openai-compatible:MODEL, or lexicon[:PATH] (a finance polarity "
-            "lexicon, positive/negative/neutral tasks). Give several for an ensemble."
+            "lexicon for positive/negative/neutral tasks: a heuristic that flatters Financial PhraseBank and "
+            "is near the majority class on tweets; audit it with --gold-seed). Give several for an ensemble."
         },
     )
     rationale: bool = field(default=True, metadata={"help": "Ask the teacher for a one-sentence rationale."})

@@ -7,7 +7,7 @@ confusion matrices and a reliability diagram (PNG), and ``DIR/evaluate_config.js
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_loca
 from llmkd.evaluation.report import report_markdown, summary_table
 from llmkd.io.readers import InputColumns, InputSpec, read_items
 from llmkd.io.records import Item
+from llmkd.io.seed import check_run_seed
 from llmkd.io.task import Task
 from llmkd.reporting import plots
 from llmkd.reporting.html import write_report_html
@@ -190,6 +191,7 @@ def read_inputs(config: EvaluateConfig) -> Inputs:
         )
     task = resolve_task(run_dir, config.task)
     gold_items = read_gold(config, task.labels)
+    check_run_seed(run_dir, (item.text for item in gold_items), f"--gold {config.gold}")
     return Inputs(run_dir, task, gold_items, student_dir, label_files, has_labels)
 
 
@@ -368,6 +370,9 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         notes.append(f"no student model in {inputs.run_dir / 'student'} (run llmkd.finetune); teacher only")
     teacher = score_teacher(inputs, config.n_bins, notes)
     result["student"], result["teacher"] = student.result, teacher.result
+    seed_only = inputs.run_dir / "student-seed-only"
+    if config.student_path is None and seed_only.is_dir():  # the baseline a gold seed gives alone
+        result["seed_only_student"] = score_student(replace(inputs, student_dir=seed_only), config).result
     if student.result is not None and teacher.result is not None:
         rate, n = metrics.agreement(student.predicted, teacher.predicted)
         result["agreement"] = {"rate": rate, "n": n}

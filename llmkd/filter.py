@@ -32,6 +32,7 @@ from llmkd.errors import ConfigError, RunError
 from llmkd.filtering.config import HINTS, FilterConfig
 from llmkd.filtering.policy import add_dawid_skene, cap_labels, mark_duplicates, policy_reasons, record_scores
 from llmkd.filtering.report import REASONS, write_filter_report
+from llmkd.io.seed import check_run_seed
 from llmkd.run.directory import remembered_columns, run_directory
 from llmkd.run.files import read_jsonl, save_config, write_jsonl
 from llmkd.run.lineage import check_fresh, record_output
@@ -78,6 +79,7 @@ def run_filter(cfg: FilterConfig) -> FilterResult:
     if not records:
         raise RunError(f"{labels_path}: no records to filter (did the generate stage label anything?)")
     reference = read_exclude_texts(cfg.exclude, cfg.exclude_text_column, run) if cfg.exclude else []
+    check_run_seed(run, reference, f"--exclude {', '.join(cfg.exclude)}")
     task_labels = _task_labels(records)
     lexicon = load_lexicon(cfg.lexicon) if cfg.lexicon else load_lexicon()
     reasons: list[list[str]] = []

@@ -235,7 +235,7 @@ def run_pipeline(config: PipelineConfig, sections: dict[str, dict[str, Any]]) ->
     defaults = dataclasses.asdict(generate.GenerateConfig())
     changed = {k: v for k, v in dataclasses.asdict(gen).items() if v != defaults[k]}
     _stage("generate", generate.main, as_flags(changed))
-    if gen.dry_run:  # the plan only
+    if gen.dry_run or gen.audit_only:  # the plan, or the gold seed's audit, only
         return run_dir
     for name, main in (("filter", filter.main), ("finetune", finetune.main), ("evaluate", evaluate.main)):
         argv = argvs[name]

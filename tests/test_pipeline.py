@@ -39,12 +39,14 @@ def test_run_on_own_csv_end_to_end(
     tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gold_rows = write_csv(tmp_path / "gold.csv", 12, 1000)
+    write_csv(tmp_path / "seed.csv", 12, 2000)
     rows = write_csv(tmp_path / "mine.csv", 45, 0)
     with (tmp_path / "mine.csv").open("a", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerow(["leak", gold_rows[0][1], gold_rows[0][2]])  # a gold text in the input
     run = tmp_path / "run"
     argv = ["--input", str(tmp_path / "mine.csv"), *COLUMNS, "--teacher", "lexicon", "--run", str(run)]
-    argv += ["--eval", str(tmp_path / "gold.csv"), "--student", str(tiny_bert_dir), "--epochs", "1"]
+    argv += ["--eval", str(tmp_path / "gold.csv"), "--gold-seed", str(tmp_path / "seed.csv")]
+    argv += ["--student", str(tiny_bert_dir), "--epochs", "1"]
     argv += ["--finetune-args", "--full --lr 1e-3", "--evaluate-args", "--no-time-teacher --no-plots"]
     assert llmkd_main(["run", *argv]) == 0
     out = capsys.readouterr().out
@@ -54,6 +56,8 @@ def test_run_on_own_csv_end_to_end(
     removed = [json.loads(line) for line in (run / "removed.jsonl").read_text().splitlines()]
     assert [(r["id"], r["reasons"]) for r in removed] == [("leak", ["leakage_exact"])]  # read as 'headline'
     assert json.loads((run / "finetune_config.json").read_text())["epochs"] == 1
+    seed_used = json.loads((run / "finetune_metrics.json").read_text())
+    assert seed_used["n_seed_train"] + seed_used["n_seed_dev"] == 12  # the seed read with the run's columns
     report = json.loads((run / "eval.json").read_text())
     assert report["n_gold"] == len(gold_rows)  # the gold file read with the run's columns
     assert report["student"]["n"] == len(gold_rows)

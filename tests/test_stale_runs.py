@@ -53,7 +53,7 @@ def test_generate_with_another_teacher_after_filter_makes_finetune_refuse(
         f"error: {run / 'filtered.jsonl'} was made from an older labels.jsonl; rerun `llmkd filter --run {run}`"
     )
     assert not (run / "student").exists()
-    with pytest.raises(RunError, match="filtered.jsonl was made from an older labels.jsonl"):
+    with pytest.raises(RunError, match=r"filtered\.jsonl was made from an older labels\.jsonl"):
         export_main(["--run", str(run), "--format", "jsonl"])
 
     assert filter_main(["--run", str(run), "--min-confidence", "0", "--no-progress"]) == 0  # the refresh

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from llmkd.cli import warn
 from llmkd.evaluation.metrics import classification_metrics, confusion_matrix, expected_calibration_error
+from llmkd.io.records import Item, teacher_view_matrix
 
 BOOTSTRAP_ROUNDS = 1000
 
@@ -130,3 +132,74 @@ def audit_markdown(audits: Sequence[TeacherAudit], baselines: dict[str, float], 
         lines.append(f"| *{name}* | {value:.3f} | | | | |")
     lines += ["", *[f"- {verdict(a, baselines)}" for a in audits], ""]
     return "\n".join(lines)
+
+
+def audit_seed_records(
+    records: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    costs: dict[str, float],
+    seed_only: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The audit of the teachers (and their average, with several) on labelled seed ``records``.
+
+    Args:
+        records: labels.jsonl-style records of the seed texts, with ``gold`` and each teacher's view.
+        labels: The task's labels.
+        costs: Dollars per 1,000 items of each teacher.
+        seed_only: The seed-only student's cross-validated scores (None: not available).
+    """
+    gold = [str(r["gold"]) for r in records]
+    names = sorted({name for r in records for name in (r.get("teachers") or {})})
+    audits = []
+    for name in names:
+        probs, said = teacher_view_matrix(records, name, labels)
+        audits.append(audit_teacher(name, said, probs, gold, labels, costs.get(name)))
+    if len(names) > 1:
+        probs = np.array([[float((r.get("probs") or {}).get(x) or 0.0) for x in labels] for r in records])
+        total = sum(costs.get(n) or 0.0 for n in names)
+        audits.append(
+            audit_teacher("ensemble (average)", [r.get("label") for r in records], probs, gold, labels, total)
+        )
+    majority = majority_baseline(gold, labels)
+    baselines = {f"majority class ({majority['label']})": majority["accuracy"]}
+    if seed_only is not None:
+        baselines["seed-only student (5-fold CV)"] = seed_only["accuracy"]
+    return {
+        "n_seed": len(records),
+        "teachers": {a.name: a.metrics for a in audits},
+        "baselines": baselines,
+        "verdicts": [verdict(a, baselines) for a in audits],
+        "markdown": audit_markdown(audits, baselines, len(records)),
+    }
+
+
+def seed_only_baseline(
+    items: Sequence[Item], labels: Sequence[str], student: str = "minilm"
+) -> dict[str, Any] | None:
+    """The seed-only student's cross-validated scores, or None when its encoder cannot be loaded."""
+    from llmkd.errors import LlmkdError
+    from llmkd.evaluation.seed_baseline import embed, seed_only_cv
+
+    try:
+        vectors = embed([item.text for item in items], student)
+    except (LlmkdError, OSError) as exc:
+        warn(f"no seed-only baseline: the student encoder {student!r} did not load ({exc})")
+        return None
+    return seed_only_cv(vectors, [str(item.label) for item in items], labels)
+
+
+def correction_lines(corrections: dict[str, dict[str, Any]]) -> str:
+    """What the seed corrected, per teacher, with the held-out (cross-validated) figures behind it."""
+    lines = []
+    for name, c in corrections.items():
+        held = c.get("held_out") or {}
+        raw, chosen = held.get("none"), held.get(c["method"])
+        if c["method"] == "none" or not raw or not chosen:
+            lines.append(f"- {name}: labels kept as they are (no correction beat them on held-out folds)")
+            continue
+        lines.append(
+            f"- {name}: {c['method']} correction (held-out accuracy {raw['accuracy']:.3f} -> "
+            f"{chosen['accuracy']:.3f}, log-loss {raw['log_loss']:.3f} -> {chosen['log_loss']:.3f}); "
+            f"ensemble weight {c['weight']:.2f}"
+        )
+    return "\n### Corrections learned on the seed (5-fold cross-validation)\n\n" + "\n".join(lines) + "\n"

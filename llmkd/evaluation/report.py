@@ -107,6 +107,7 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
         table,
         "",
     ]
+    parts += seed_comparison(result)
     if result["agreement"]:
         parts += [
             f"Student and teacher agree on {result['agreement']['rate']:.1%} of the "
@@ -155,3 +156,27 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
     if result["figures"]:
         parts += ["### Figures", "", *[f"![{name}]({name})" for name in result["figures"]], ""]
     return "\n".join(parts)
+
+
+def seed_comparison(result: dict[str, Any]) -> list[str]:
+    """Teacher, seed-only student and distilled student side by side (when the run has a gold seed)."""
+    seed_only = result.get("seed_only_student")
+    if not seed_only:
+        return []
+    columns = [
+        ("teacher", result["teacher"]),
+        ("seed-only student", seed_only),
+        ("distilled student", result["student"]),
+    ]
+    rows = [
+        f"| {name} | {_fmt((m or {}).get('accuracy'))} | {_fmt((m or {}).get('macro_f1'))} |"
+        for name, m in columns
+    ]
+    return [
+        "### With the gold seed: teacher, seed-only student, distilled student",
+        "",
+        "| model | accuracy | macro F1 |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]

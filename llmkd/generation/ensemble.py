@@ -66,13 +66,19 @@ def combine_samples(outputs: Sequence[TeacherOutput], label_set: Sequence[str]) 
     }
 
 
-def combine_teachers(views: dict[str, dict[str, Any]], label_set: Sequence[str]) -> dict[str, Any]:
-    """Aggregate several teachers' views: average of their distributions (one-hot where a teacher has none)."""
+def combine_teachers(
+    views: dict[str, dict[str, Any]], label_set: Sequence[str], weights: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Aggregate several teachers' views: the (``weights``-weighted) average of their distributions
+    (one-hot where a teacher has none)."""
     ok = {name: v for name, v in views.items() if v["status"] == "ok"}
     if not ok:
         return {"label": None, "probs": None, "rationale": None, "status": "invalid", "prob_method": "none"}
     dists = [v["probs"] or {lab: float(lab == v["label"]) for lab in label_set} for v in ok.values()]
-    probs = mean_distribution(dists, label_set)
+    w = [weights.get(name, 1.0) if weights else 1.0 for name in ok]
+    probs = {
+        lab: sum(wi * d.get(lab, 0.0) for wi, d in zip(w, dists, strict=True)) / sum(w) for lab in label_set
+    }
     label = _top(probs, label_set)
     rationale = next((v["rationale"] for v in ok.values() if v["label"] == label and v["rationale"]), None)
     methods = sorted({v["prob_method"] for v in ok.values()})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+import numpy as np
 
 Source = Literal["input", "augmented"]
 ProbMethod = Literal["label-scoring", "logprobs", "samples", "none"]
@@ -66,3 +69,22 @@ class TeacherOutput:
     def from_dict(cls, data: dict[str, Any]) -> TeacherOutput:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
+
+
+def teacher_view_matrix(
+    records: Sequence[Mapping[str, Any]], teacher: str, labels: Sequence[str]
+) -> tuple[np.ndarray, list[str | None]]:
+    """``(n, K)`` soft labels of ``teacher`` on ``records`` (one-hot without probabilities, uniform when
+    invalid) and its hard labels (None when invalid)."""
+    k = len(labels)
+    probs, said = np.full((len(records), k), 1.0 / k), []
+    for i, record in enumerate(records):
+        view = (record.get("teachers") or {}).get(teacher) or {}
+        label = view.get("label") if view.get("status") == "ok" else None
+        said.append(label)
+        if label is None:
+            continue
+        dist = view.get("probs") or {label: 1.0}
+        row = np.array([max(float(dist.get(x) or 0.0), 0.0) for x in labels])
+        probs[i] = row / row.sum() if row.sum() > 0 else probs[i]
+    return probs, said

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from llmkd.errors import ConfigError, InputError
 from llmkd.io.readers import InputColumns, InputSpec, read_items
@@ -50,3 +52,11 @@ def check_disjoint(seed_texts: Iterable[str], other_texts: Iterable[str], other:
             f"the gold seed and {other} share {len(shared)} text(s), e.g. {example!r}: a seed item in an "
             "evaluation set flatters every score; remove them from one of the two files"
         )
+
+
+def check_run_seed(run_dir: Path, other_texts: Iterable[str], other: str) -> None:
+    """:func:`check_disjoint` against the run's gold seed (``RUN/gold_seed.jsonl``), when it has one."""
+    path = run_dir / SEED_FILE
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        check_disjoint((str(json.loads(line)["text"]) for line in lines if line.strip()), other_texts, other)

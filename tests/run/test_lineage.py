@@ -42,7 +42,7 @@ def test_rewritten_input_is_refused_with_the_refresh_command(tmp_path: Path) -> 
 def test_same_content_from_another_configuration_is_refused(tmp_path: Path) -> None:
     made(tmp_path, {"teacher": ["lexicon"]}, {})
     record_output(tmp_path, tmp_path / "labels.jsonl", "generate", {"teacher": ["gpt-4o"]}, "g", [])
-    with pytest.raises(RunError, match="made from a labels.jsonl of another generate configuration"):
+    with pytest.raises(RunError, match=r"made from a labels\.jsonl of another generate configuration"):
         check_fresh(tmp_path, tmp_path / "filtered.jsonl")
 
 

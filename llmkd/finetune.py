@@ -3,7 +3,8 @@
 Run as ``python -m llmkd.finetune --run DIR`` (or ``accelerate launch -m llmkd.finetune --run DIR``).
 Reads ``DIR/filtered.jsonl`` if present, else ``DIR/labels.jsonl``; writes the merged student to
 ``DIR/student/`` (``DIR/student-causal/`` with ``--student-kind causal``) with a model card, plus
-``training_curves.png``, ``finetune_config.json`` and ``finetune_metrics.json``. The trainers live in
+``training_curves.png``, ``finetune_config.json`` and ``finetune_metrics.json`` (in the ``--output`` folder
+for a student saved elsewhere), and notes in ``DIR/lineage.json`` what it trained on. The trainers live in
 :mod:`llmkd.training`: one per student kind, on the shared :class:`FinetuneConfig`.
 """
 

@@ -122,3 +122,11 @@ def test_bad_stage_flag_stops_before_any_labelling(
 def test_input_is_required() -> None:
     with pytest.raises(ConfigError, match="--input is required"):
         main(["--teacher", "lexicon"])
+
+
+def test_run_is_a_stage_with_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        llmkd_main(["run", "--help"])
+    assert exc.value.code == 0
+    shown = capsys.readouterr().out
+    assert all(flag in shown for flag in ("--eval FILE", "--filter-args ARGS", "--gold-seed", "--teacher"))

@@ -142,7 +142,11 @@ class FinetuneConfig:
     )
     output: str | None = field(
         default=None,
-        metadata={"help": "where to save the student (default DIR/student, DIR/student-causal for causal)"},
+        metadata={
+            "help": "where to save the student (default DIR/student, DIR/student-causal for causal); a student "
+            "saved elsewhere gets its finetune_metrics.json, finetune_config.json and training curves in "
+            "that folder, leaving the run's own"
+        },
     )
     resume: bool = field(
         default=True,

@@ -194,7 +194,9 @@ def render_markdown(report: dict[str, Any], png: Path | None) -> str:
         lines += ["", "### Duplicate clusters (largest, near duplicates first)", ""]
         for c in report["near_duplicate_clusters"][:3]:
             rep = c["representative"]
-            fate = "kept" if c.get("representative_kept") else f"removed ({', '.join(rep.get('reasons', []))})"
+            fate = (
+                "kept" if c.get("representative_kept") else f"removed ({', '.join(rep.get('reasons', []))})"
+            )
             lines.append(f"- size {c['size']}, {fate}: {_short(rep.get('text', ''))}")
             lines += [
                 f"  - {d['reasons'][0] if 'reasons' in d else ''}: {_short(d.get('text', ''))}"

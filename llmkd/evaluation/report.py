@@ -69,10 +69,10 @@ def speed_and_cost_lines(result: dict[str, Any]) -> list[str]:
     """Report lines on teacher speed, the speed-up and how cost per 1,000 items was computed."""
     lines: list[str] = []
     for name, t in (result.get("teacher_speed") or {}).items():
+        rationales = "" if t.get("rationale") is None else f", rationales {'on' if t['rationale'] else 'off'}"
         lines.append(
             f"Local teacher `{name}`: {t['throughput_items_per_s']:.2f} items/s on {t['device']} "
-            f"(timed on {t['items']} gold texts, batch {t['batch_size']}, "
-            f"rationales {'on' if t['rationale'] else 'off'})."
+            f"(timed on {t['items']} gold texts, batch {t['batch_size']}{rationales})."
         )
     if result.get("speedup_vs_local_teacher"):
         several = len(result.get("teacher_speed") or {}) > 1

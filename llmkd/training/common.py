@@ -182,7 +182,7 @@ def training_arguments(
         logging_strategy="steps",
         logging_steps=max(1, steps_per_epoch * epochs // 50),
         label_names=label_names,
-        report_to=[],
+        report_to=[] if config.report_to == "none" else [config.report_to],
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=0,

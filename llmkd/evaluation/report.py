@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmkd.evaluation.cost import combined_teachers
+from llmkd.evaluation.predictions import misclassified_markdown, reliability_markdown
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -149,6 +150,9 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
             f"(batch {s['batch_size']}, {s['latency_ms_per_item']:.2f} ms per item amortised).",
             "",
         ]
+    parts += misclassified_markdown(result.get("misclassified"), result["n_gold"])
+    curves = {name: (result[name] or {}).get("reliability") or [] for name in ("student", "teacher")}
+    parts += reliability_markdown(curves)
     parts += speed_and_cost_lines(result)
     if result["notes"]:
         parts += ["### Notes", "", *[f"- {note}" for note in result["notes"]], ""]

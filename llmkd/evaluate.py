@@ -1,7 +1,9 @@
 """Stage 5: score the student and the teacher against gold labels, and write a report.
 
-Run as ``python -m llmkd.evaluate --run DIR --gold FILE``. Writes ``DIR/eval.json``, ``DIR/report.md``,
-confusion matrices and a reliability diagram (PNG), and ``DIR/evaluate_config.json``.
+Run as ``python -m llmkd.evaluate --run DIR --gold FILE``. Gold texts the run's teachers never saw are
+labelled by them first (cached in the ledger). Writes ``DIR/eval.json``, ``DIR/predictions.jsonl`` (each
+gold item), ``DIR/report.md``, confusion matrices and a reliability diagram (PNG), and
+``DIR/evaluate_config.json``.
 """
 
 from __future__ import annotations

@@ -293,6 +293,9 @@ def label_unseen_gold(inputs: Inputs, config: EvaluateConfig, notes: list[str]) 
     if todo is None:
         return
     settings = todo.settings
+    print(
+        f"evaluate: labelling {len(todo.items)} gold texts with {', '.join(todo.specs)} (--no-label-gold skips)"
+    )
     check_privacy(todo.specs, settings.get("base_url"), str(settings.get("privacy") or "off"))
     sent = redact_items(todo.items, inputs.run_dir) if settings.get("redact") else todo.items
     done = label_gold(
@@ -339,14 +342,12 @@ def write_figures(run_dir: Path, labels: list[str], scored: dict[str, Scored]) -
 
 
 def write_predictions(
-    result: dict[str, Any], inputs: Inputs, config: EvaluateConfig, scored: dict[str, Scored]
+    result: dict[str, Any], inputs: Inputs, config: EvaluateConfig, student: Scored, teacher: Scored
 ) -> None:
     """RUN/predictions.jsonl (every gold item) and the misclassified examples the report lists."""
-    n = len(inputs.gold_items)
-    rows = prediction_rows(
-        inputs.gold_items,
-        *[(one.predicted, one.confidence or [None] * n) for one in scored.values()],
-    )
+    none: list[float | None] = [None] * len(inputs.gold_items)
+    pairs = [(one.predicted, one.confidence or none) for one in (student, teacher)]
+    rows = prediction_rows(inputs.gold_items, pairs[0], pairs[1])
     write_jsonl(inputs.run_dir / PREDICTIONS_FILE, rows)
     result["predictions_file"] = PREDICTIONS_FILE
     result["misclassified"] = misclassified(rows, config.misclassified_examples)
@@ -396,7 +397,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     result["ece"] = {name: (result[name] or {}).get("ece") for name in ("student", "teacher")}
     add_cost_and_speed(result, inputs, config, notes)
     result["notes"] = notes
-    write_predictions(result, inputs, config, {"student": student, "teacher": teacher})
+    write_predictions(result, inputs, config, student, teacher)
     scored = {"student": student, "teacher": teacher}
     result["figures"] = write_figures(inputs.run_dir, inputs.task.labels, scored) if config.plots else []
     write_outputs(result, inputs, config)

@@ -19,21 +19,26 @@ MIN_STEPS = 150  # small data gets more epochs; selection on the held-out split 
 MAX_AUTO_EPOCHS = 30
 
 
-TRACKER_PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
+# The packages transformers can report to each tracker through (any one of them will do).
+TRACKER_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "mlflow": ("mlflow",),
+    "wandb": ("wandb",),
+}
 
 
 def check_tracker(report_to: str) -> None:
     """Fail on an unknown ``--report-to`` or one whose package is not installed, before any work."""
     if report_to == "none":
         return
-    package = TRACKER_PACKAGES.get(report_to)
-    if package is None:
+    packages = TRACKER_PACKAGES.get(report_to)
+    if packages is None:
         known = ", ".join(["none", *TRACKER_PACKAGES])
         raise ConfigError(f"--report-to must be one of {known}, got {report_to!r}")
-    if importlib.util.find_spec(package) is None:
+    if all(importlib.util.find_spec(package) is None for package in packages):
         raise ConfigError(
-            f"--report-to {report_to}: the {package} package is not installed "
-            f"(pip install {package}, or --report-to none)"
+            f"--report-to {report_to}: the {packages[0]} package is not installed "
+            f"(pip install {packages[0]}, or --report-to none)"
         )
 
 
@@ -181,7 +186,8 @@ class FinetuneConfig:
         default="none",
         metadata={
             "help": "experiment tracker that gets the training logs (transformers' report_to; its "
-            "package must be installed: tensorboard, mlflow or wandb); none: no tracking"
+            "package must be installed: tensorboard, mlflow or wandb); tensorboard logs go to "
+            "DIR/tensorboard unless TENSORBOARD_LOGGING_DIR is set; none: no tracking"
         },
     )
 

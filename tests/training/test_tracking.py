@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,7 @@ def test_cli_report_to_missing_package_exits_2_with_one_line(tmp_path: Path) -> 
     hide = tmp_path / "sitecustomize.py"
     hide.write_text(
         "import importlib.util as u\n_f = u.find_spec\n"
-        "u.find_spec = lambda name, *a: None if name == 'tensorboard' else _f(name, *a)\n"
+        "u.find_spec = lambda name, *a: None if name in ('tensorboard', 'tensorboardX') else _f(name, *a)\n"
     )
     env = {"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
@@ -58,3 +59,12 @@ def test_cli_report_to_missing_package_exits_2_with_one_line(tmp_path: Path) -> 
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--report-to tensorboard: the tensorboard package is not installed" in lines[0]
+
+
+def test_tensorboard_logs_outlive_the_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training_config.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    config = FinetuneConfig(run=str(tmp_path), report_to="tensorboard")
+    args = training_arguments(config, tmp_path / ".checkpoints", 40, True, ["labels"])
+    assert args.report_to == ["tensorboard"]
+    assert os.environ["TENSORBOARD_LOGGING_DIR"] == str(tmp_path / "tensorboard")

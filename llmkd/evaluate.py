@@ -293,10 +293,8 @@ def label_unseen_gold(inputs: Inputs, config: EvaluateConfig, notes: list[str]) 
     if todo is None:
         return
     settings = todo.settings
-    print(
-        f"evaluate: labelling {len(todo.items)} gold texts with {', '.join(todo.specs)} (--no-label-gold skips)"
-    )
     check_privacy(todo.specs, settings.get("base_url"), str(settings.get("privacy") or "off"))
+    print(f"evaluate: labelling {len(todo.items)} unseen gold texts with {', '.join(todo.specs)}")
     sent = redact_items(todo.items, inputs.run_dir) if settings.get("redact") else todo.items
     done = label_gold(
         inputs.run_dir, settings, inputs.task, todo.items, sent, max_cost_usd=config.max_cost_usd

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from llmkd.errors import ConfigError
+from llmkd.errors import ConfigError, TeacherError
 from llmkd.evaluate import main
 from llmkd.run.ledger import RunLedger
 from tests.servers.openai_server import OpenAIServer
@@ -105,3 +105,11 @@ def test_api_flag_needs_a_cost_cap(tmp_path: Path) -> None:
     run, gold = run_with(tmp_path, teacher=[MINI])
     with pytest.raises(ConfigError, match="--label-gold-with-api-teachers needs --max-cost-usd"):
         main(["--run", str(run), "--gold", str(gold), "--label-gold-with-api-teachers"])
+
+
+def test_the_run_privacy_policy_holds_for_gold_texts(tmp_path: Path) -> None:
+    run, gold = run_with(tmp_path, teacher=[MINI], privacy="local-only")
+    argv = ["--run", str(run), "--gold", str(gold), "--label-gold-with-api-teachers", "--max-cost-usd", "1"]
+    with pytest.raises(TeacherError, match="--privacy local-only refuses teacher"):
+        main(argv)
+    assert ledger_texts(run) == []

@@ -1,7 +1,9 @@
 """Stage 5: score the student and the teacher against gold labels, and write a report.
 
-Run as ``python -m llmkd.evaluate --run DIR --gold FILE``. Writes ``DIR/eval.json``, ``DIR/report.md``,
-confusion matrices and a reliability diagram (PNG), and ``DIR/evaluate_config.json``.
+Run as ``python -m llmkd.evaluate --run DIR --gold FILE``. Gold texts the run's teachers never saw are
+labelled by them first (cached in the ledger). Writes ``DIR/eval.json``, ``DIR/predictions.jsonl`` (each
+gold item), ``DIR/report.md``, confusion matrices and a reliability diagram (PNG), and
+``DIR/evaluate_config.json``.
 """
 
 from __future__ import annotations
@@ -17,15 +19,21 @@ from llmkd.cli import parse_config, run_cli
 from llmkd.errors import ConfigError, InputError, RunError
 from llmkd.evaluation import metrics
 from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_local_teachers
+from llmkd.evaluation.gold_teachers import labelled_notes, unseen_gold
+from llmkd.evaluation.matching import match_teacher, teacher_calibration, teacher_confidences
+from llmkd.evaluation.predictions import PREDICTIONS_FILE, misclassified, prediction_rows
 from llmkd.evaluation.report import report_markdown, summary_table
+from llmkd.generation.gold_labels import label_gold
 from llmkd.io.readers import InputColumns, InputSpec, read_items
 from llmkd.io.records import Item
 from llmkd.io.seed import check_run_seed
 from llmkd.io.task import Task
+from llmkd.privacy.policy import check_privacy
+from llmkd.privacy.redact import redact_items
 from llmkd.reporting import plots
 from llmkd.reporting.html import write_report_html
 from llmkd.run.directory import resolve_task, run_directory
-from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json
+from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json, write_jsonl
 from llmkd.students.base import Student, load_student
 
 
@@ -80,10 +88,39 @@ class EvaluateConfig(InputColumns):
             "metavar": "DIR",
         },
     )
+    label_gold: bool = field(
+        default=True,
+        metadata={
+            "help": "label the gold texts the run's teachers never saw with those teachers (as generate "
+            "would, each answer cached in RUN/ledger.sqlite); API teachers only with "
+            "--label-gold-with-api-teachers"
+        },
+    )
+    label_gold_with_api_teachers: bool = field(
+        default=False,
+        metadata={
+            "help": "let --label-gold send gold texts to the run's API teachers (needs --max-cost-usd)"
+        },
+    )
+    max_cost_usd: float | None = field(
+        default=None,
+        metadata={
+            "help": "the most API teachers may spend labelling gold texts here (cached answers are free)"
+        },
+    )
+    misclassified_examples: int = field(
+        default=20, metadata={"help": "misclassified gold items listed in the report (most confident first)"}
+    )
 
-
-def _normalise(text: str) -> str:
-    return " ".join(text.split())
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_cost_usd is not None and self.max_cost_usd <= 0:
+            raise ConfigError(f"--max-cost-usd must be > 0, got {self.max_cost_usd}")
+        if self.label_gold_with_api_teachers and self.max_cost_usd is None:
+            raise ConfigError(
+                "--label-gold-with-api-teachers needs --max-cost-usd (the most labelling the gold texts "
+                "may cost)"
+            )
 
 
 def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:
@@ -101,28 +138,6 @@ def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:
                 item.line,
             )
     return items
-
-
-def match_teacher(gold: list[Item], records: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | None], int]:
-    """For each gold item, the labels.jsonl record of the same text: by id first, then by text.
-
-    An id match only counts when the texts agree too (ids of two files may reuse the same values).
-
-    Returns:
-        The matched records (None where the teacher never saw the text) and the number of id clashes.
-    """
-    by_id = {str(r.get("id")): r for r in records}
-    by_text = {_normalise(str(r.get("text") or "")): r for r in records}
-    matched: list[dict[str, Any] | None] = []
-    clashes = 0
-    for item in gold:
-        text = _normalise(item.text)
-        record = by_id.get(item.id)
-        if record is not None and _normalise(str(record.get("text") or "")) != text:
-            clashes += 1
-            record = None
-        matched.append(record if record is not None else by_text.get(text))
-    return matched, clashes
 
 
 def find_student(run_dir: Path, explicit: str | None) -> Path | None:
@@ -146,6 +161,7 @@ class Inputs:
     student_dir: Path | None
     label_files: list[Path]
     has_labels: bool
+    gold_labels: list[dict[str, Any]] = field(default_factory=list)  # the run's teachers on unseen gold
 
     @property
     def gold(self) -> list[str]:
@@ -160,6 +176,7 @@ class Scored:
     predicted: list[str | None]
     matrix: np.ndarray | None = None
     curve: list[dict[str, float]] | None = None
+    confidence: list[float | None] | None = None  # the probability of each predicted label
 
 
 def read_inputs(config: EvaluateConfig) -> Inputs:
@@ -222,40 +239,18 @@ def score_student(inputs: Inputs, config: EvaluateConfig) -> Scored:
     predicted = [labels[i] for i in probs.argmax(axis=1)]
     result = {**metrics.gold_scores(predicted, gold, labels, probs, config.n_bins), **speed}
     matrix = metrics.confusion_matrix(predicted, gold, labels)
-    return Scored(result, list(predicted), matrix, result.get("reliability"))
-
-
-def teacher_calibration(
-    teacher: dict[str, Any],
-    matched: list[dict[str, Any] | None],
-    keep: list[int],
-    gold: list[str],
-    labels: list[str],
-    n_bins: int,
-) -> list[dict[str, float]] | None:
-    """Set the teacher's ECE and reliability bins from the records that carry probabilities."""
-    with_probs = [i for i in keep if (matched[i] or {}).get("probs")]
-    if not with_probs:
-        teacher["n_with_probs"] = 0
-        return None
-    rows = np.array(
-        [[float((matched[i] or {})["probs"].get(label) or 0.0) for label in labels] for i in with_probs]
-    )
-    probs = rows / np.clip(rows.sum(1, keepdims=True), 1e-12, None)
-    ids = np.array([labels.index(gold[i]) for i in with_probs])
-    teacher["ece"] = metrics.expected_calibration_error(probs, ids, n_bins)
-    teacher["reliability"] = metrics.reliability_bins(probs, ids, n_bins)
-    teacher["n_with_probs"] = len(with_probs)
-    return list(teacher["reliability"])
+    confidence: list[float | None] = [float(p) for p in probs.max(axis=1)]
+    return Scored(result, list(predicted), matrix, result.get("reliability"), confidence)
 
 
 def score_teacher(inputs: Inputs, n_bins: int, notes: list[str]) -> Scored:
     """Score the teacher's labels of the gold texts (matched by id, then text); notes what is missing."""
     labels, gold, n = inputs.task.labels, inputs.gold, len(inputs.gold_items)
-    if not inputs.has_labels:
+    if not inputs.has_labels and not inputs.gold_labels:
         notes.append(f"no teacher labels ({inputs.label_files[0]}); student only")
         return Scored(None, [None] * n)
-    records = [r for path in inputs.label_files for r in read_jsonl(path)]
+    records = [r for path in inputs.label_files if inputs.has_labels for r in read_jsonl(path)]
+    records += inputs.gold_labels
     matched, clashes = match_teacher(inputs.gold_items, records)
     if clashes:
         notes.append(f"{clashes} gold ids also appear in labels.jsonl with another text; matched by text")
@@ -268,17 +263,46 @@ def score_teacher(inputs: Inputs, n_bins: int, notes: list[str]) -> Scored:
             f"the teacher labelled only {seen} of the {n} gold texts, so its scores say "
             "little; label the gold file with llmkd.generate and pass its labels.jsonl as --teacher-labels"
         )
+    confidence = teacher_confidences(matched, predicted)
     keep = [i for i, label in enumerate(predicted) if label is not None]
     if not keep:
         notes.append(f"the teacher labelled none of the {n} gold texts ({seen} seen in labels.jsonl)")
-        return Scored(None, predicted)
+        return Scored(None, predicted, confidence=confidence)
     t_pred, t_gold = [str(predicted[i]) for i in keep], [gold[i] for i in keep]
     teacher: dict[str, Any] = metrics.gold_scores(t_pred, t_gold, labels, None, n_bins)
     curve = teacher_calibration(teacher, matched, keep, gold, labels, n_bins)
     teacher["n_invalid"] = seen - len(keep)
     teacher["teachers"] = sorted({str(r.get("teacher")) for r in matched if r and r.get("teacher")})
     teacher["by_teacher"] = metrics.per_teacher_scores(matched, gold, labels)
-    return Scored(teacher, predicted, metrics.confusion_matrix(t_pred, t_gold, labels), curve)
+    return Scored(teacher, predicted, metrics.confusion_matrix(t_pred, t_gold, labels), curve, confidence)
+
+
+def label_unseen_gold(inputs: Inputs, config: EvaluateConfig, notes: list[str]) -> None:
+    """Label the gold texts the run's teachers never saw with those teachers (``inputs.gold_labels``):
+    local ones by default, API ones with ``--label-gold-with-api-teachers`` within ``--max-cost-usd``."""
+    if not config.label_gold or config.teacher_labels:
+        return
+    records = [r for path in inputs.label_files if inputs.has_labels for r in read_jsonl(path)]
+    todo = unseen_gold(
+        inputs.run_dir,
+        inputs.gold_items,
+        records,
+        config,
+        str(config.gold),
+        config.label_gold_with_api_teachers,
+        notes,
+    )
+    if todo is None:
+        return
+    settings = todo.settings
+    check_privacy(todo.specs, settings.get("base_url"), str(settings.get("privacy") or "off"))
+    print(f"evaluate: labelling {len(todo.items)} unseen gold texts with {', '.join(todo.specs)}")
+    sent = redact_items(todo.items, inputs.run_dir) if settings.get("redact") else todo.items
+    done = label_gold(
+        inputs.run_dir, settings, inputs.task, todo.items, sent, max_cost_usd=config.max_cost_usd
+    )
+    inputs.gold_labels = done.records
+    notes += labelled_notes(done.records, done.cost_usd, done.stopped, inputs.run_dir / "ledger.sqlite")
 
 
 def add_cost_and_speed(
@@ -317,6 +341,18 @@ def write_figures(run_dir: Path, labels: list[str], scored: dict[str, Scored]) -
     ]
 
 
+def write_predictions(
+    result: dict[str, Any], inputs: Inputs, config: EvaluateConfig, student: Scored, teacher: Scored
+) -> None:
+    """RUN/predictions.jsonl (every gold item) and the misclassified examples the report lists."""
+    none: list[float | None] = [None] * len(inputs.gold_items)
+    pairs = [(one.predicted, one.confidence or none) for one in (student, teacher)]
+    rows = prediction_rows(inputs.gold_items, pairs[0], pairs[1])
+    write_jsonl(inputs.run_dir / PREDICTIONS_FILE, rows)
+    result["predictions_file"] = PREDICTIONS_FILE
+    result["misclassified"] = misclassified(rows, config.misclassified_examples)
+
+
 def write_outputs(result: dict[str, Any], inputs: Inputs, config: EvaluateConfig) -> None:
     """eval.json, the report section (and report.html), evaluate_config.json; prints the summary."""
     run_dir = inputs.run_dir
@@ -341,6 +377,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """
     inputs = read_inputs(config)
     notes: list[str] = []
+    label_unseen_gold(inputs, config, notes)
     result: dict[str, Any] = {
         "task": inputs.task.name,
         "gold_file": config.gold,
@@ -363,6 +400,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     result["ece"] = {name: (result[name] or {}).get("ece") for name in ("student", "teacher")}
     add_cost_and_speed(result, inputs, config, notes)
     result["notes"] = notes
+    write_predictions(result, inputs, config, student, teacher)
     scored = {"student": student, "teacher": teacher}
     result["figures"] = write_figures(inputs.run_dir, inputs.task.labels, scored) if config.plots else []
     write_outputs(result, inputs, config)

@@ -18,13 +18,14 @@ import numpy as np
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import ConfigError, InputError, RunError
 from llmkd.evaluation import metrics
+from llmkd.evaluation.config import EvaluateConfig
 from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_local_teachers
 from llmkd.evaluation.gold_teachers import labelled_notes, unseen_gold
 from llmkd.evaluation.matching import match_teacher, teacher_calibration, teacher_confidences
 from llmkd.evaluation.predictions import PREDICTIONS_FILE, misclassified, prediction_rows
 from llmkd.evaluation.report import report_markdown, summary_table
 from llmkd.generation.gold_labels import label_gold
-from llmkd.io.readers import InputColumns, InputSpec, read_items
+from llmkd.io.readers import InputSpec, read_items
 from llmkd.io.records import Item
 from llmkd.io.seed import check_run_seed
 from llmkd.io.task import Task
@@ -35,92 +36,6 @@ from llmkd.reporting.html import write_report_html
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json, write_jsonl
 from llmkd.students.base import Student, load_student
-
-
-@dataclass
-class EvaluateConfig(InputColumns):
-    """Flags of ``python -m llmkd.evaluate``."""
-
-    run: str | None = field(
-        default=None, metadata={"help": "run directory (holds student/ and labels.jsonl)", "metavar": "DIR"}
-    )
-    gold: str | None = field(
-        default=None,
-        metadata={"help": "gold-labelled file (.csv, .jsonl, .parquet, .txt, hf:)", "metavar": "FILE"},
-    )
-    task: str | None = field(
-        default=None, metadata={"help": "task name or YAML path (default: the task the run was made with)"}
-    )
-    teacher_labels: list[str] = field(
-        default_factory=list,
-        metadata={
-            "help": "labels.jsonl files holding the teacher's labels of the gold texts "
-            "(default: RUN/labels.jsonl); e.g. a generate run over the gold file",
-            "metavar": "FILE",
-        },
-    )
-    batch_size: int = field(default=64, metadata={"help": "student inference batch size"})
-    max_length: int = field(default=128, metadata={"help": "max tokens per text for the student"})
-    device: str = field(
-        default="auto", metadata={"help": "torch device for the student ('auto': cuda if present)"}
-    )
-    n_bins: int = field(default=10, metadata={"help": "confidence bins for ECE and the reliability diagram"})
-    time_teacher: bool = field(
-        default=True,
-        metadata={"help": "time a local teacher on up to --teacher-timing-items gold texts for throughput"},
-    )
-    plots: bool = field(default=True, metadata={"help": "write the PNG figures and report.html"})
-    teacher_timing_items: int = field(
-        default=64, metadata={"help": "gold texts a local teacher is timed on (--time-teacher)"}
-    )
-    cpu_usd_per_hour: float = field(
-        default=0.10,
-        metadata={
-            "help": "assumed price of an hour of this CPU machine, for the student's (and a local "
-            "teacher's) cost per 1,000 items; $0.10/h is roughly a small 2-4 vCPU cloud VM"
-        },
-    )
-    student_path: str | None = field(
-        default=None,
-        metadata={
-            "help": "student folder (default: RUN/student, else RUN/student-causal/merged); a folder with "
-            "llmkd_student.json is a causal student scored by label scoring",
-            "metavar": "DIR",
-        },
-    )
-    label_gold: bool = field(
-        default=True,
-        metadata={
-            "help": "label the gold texts the run's teachers never saw with those teachers (as generate "
-            "would, each answer cached in RUN/ledger.sqlite); API teachers only with "
-            "--label-gold-with-api-teachers"
-        },
-    )
-    label_gold_with_api_teachers: bool = field(
-        default=False,
-        metadata={
-            "help": "let --label-gold send gold texts to the run's API teachers (needs --max-cost-usd)"
-        },
-    )
-    max_cost_usd: float | None = field(
-        default=None,
-        metadata={
-            "help": "the most API teachers may spend labelling gold texts here (cached answers are free)"
-        },
-    )
-    misclassified_examples: int = field(
-        default=20, metadata={"help": "misclassified gold items listed in the report (most confident first)"}
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.max_cost_usd is not None and self.max_cost_usd <= 0:
-            raise ConfigError(f"--max-cost-usd must be > 0, got {self.max_cost_usd}")
-        if self.label_gold_with_api_teachers and self.max_cost_usd is None:
-            raise ConfigError(
-                "--label-gold-with-api-teachers needs --max-cost-usd (the most labelling the gold texts "
-                "may cost)"
-            )
 
 
 def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:

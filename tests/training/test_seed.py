@@ -96,7 +96,9 @@ def test_evaluate_shows_teacher_seed_only_and_distilled_student(tmp_path: Path, 
     args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "1"]
     assert main(args) == 0 and main([*args, "--seed-only"]) == 0
     gold = tmp_path / "test.jsonl"
-    write_jsonl(gold, [{"text": f"test {i}: {WORDS[label]}", "label": label} for i, label in enumerate(LABELS * 2)])
+    write_jsonl(
+        gold, [{"text": f"test {i}: {WORDS[label]}", "label": label} for i, label in enumerate(LABELS * 2)]
+    )
     assert evaluate_main(["--run", str(run), "--gold", str(gold), "--no-time-teacher", "--no-plots"]) == 0
     result = json.loads((run / "eval.json").read_text())
     assert result["seed_only_student"]["n"] == 6 and result["student"]["n"] == 6

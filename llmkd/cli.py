@@ -10,7 +10,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from llmkd.errors import LlmkdError
+from llmkd.errors import ConfigError, LlmkdError
 from llmkd.io.secrets import scrub_secrets
 
 
@@ -41,12 +41,30 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A missing required flag is a one-line :class:`ConfigError` naming the flag and what it is for."""
+
+    required_help: dict[str, str]
+
+    def error(self, message: str) -> typing.NoReturn:  # type: ignore[override]
+        prefix = "the following arguments are required: "
+        if not message.startswith(prefix):
+            super().error(message)
+        flags = [f.strip() for f in message[len(prefix) :].split(",")]
+        what = "; ".join(
+            f"{f} is required ({self.required_help[f]})" if self.required_help.get(f) else f"{f} is required"
+            for f in flags
+        )
+        raise ConfigError(f"{what}; see {self.prog} --help")
+
+
 def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse.ArgumentParser:
     """An argparse parser with one ``--flag-name`` per dataclass field; help from ``metadata['help']``.
 
     A field with ``metadata['required']`` is a required flag, listed under "required flags" in ``--help``.
     """
-    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
+    parser = _Parser(prog=prog, description=description, formatter_class=_HelpFormatter)
+    parser.required_help = {}
     required = parser.add_argument_group("required flags")
     hints = typing.get_type_hints(config_cls)
     own = set(vars(config_cls).get("__annotations__", {}))
@@ -77,6 +95,7 @@ def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse
             kwargs["metavar"] = f.metadata["metavar"]
         if f.metadata.get("required"):
             required.add_argument(flag, required=True, **kwargs)
+            parser.required_help[flag] = f.metadata.get("help", "").split(":")[0].split(". ")[0].rstrip(".")
         else:
             parser.add_argument(flag, **kwargs)
     return parser

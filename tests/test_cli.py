@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from llmkd import export, generate
 from llmkd.cli import build_parser, run_cli
+from llmkd.errors import ConfigError
 from llmkd.filtering.config import FilterConfig
 
 
@@ -27,10 +28,12 @@ def test_required_flags_are_marked_and_enforced(capsys: pytest.CaptureFixture[st
     text = _help(_Config)
     assert "usage: prog [-h] --run RUN" in text  # not in [brackets]
     assert "required flags:\n  --run RUN" in text
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(ConfigError) as err:  # a one-line error (exit 2 under run_cli), not argparse's usage
         build_parser(_Config, "prog", "d").parse_args([])
-    assert exit_info.value.code == 2
-    assert "the following arguments are required: --run" in capsys.readouterr().err
+    assert str(err.value) == "--run is required (Run directory); see prog --help"
+    with pytest.raises(SystemExit):  # other argparse errors are left alone
+        build_parser(_Config, "prog", "d").parse_args(["--run", "r", "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,8 @@ class ReviewExportConfig:
     """Flags of ``llmkd review export``."""
 
     run: str | None = field(
-        default=None, metadata={"help": "Run directory holding labels.jsonl.", "required": True}
+        default=None,
+        metadata={"help": "Run directory holding labels.jsonl.", "required": True, "metavar": "DIR"},
     )
     format: Format = field(
         default="csv",
@@ -62,11 +63,13 @@ class ReviewExportConfig:
         default=None,
         metadata={
             "help": "Output file (default: DIR/review/review.csv, label_studio_tasks.json or "
-            "argilla_records.json)."
+            "argilla_records.json).",
+            "metavar": "FILE",
         },
     )
     limit: int = field(
-        default=200, metadata={"help": "Export the N most doubtful records (0: all in doubt)."}
+        default=200,
+        metadata={"help": "Export the N most doubtful records (0: all in doubt).", "metavar": "N"},
     )
     min_confidence: float = field(
         default=0.8, metadata={"help": "A teacher label whose probability is below this is in doubt."}
@@ -75,7 +78,8 @@ class ReviewExportConfig:
         default=None,
         metadata={
             "help": "Student folder to compare the teacher with (default: DIR/predictions.jsonl, else DIR/student "
-            "when present; 'none' to skip)."
+            "when present; 'none' to skip).",
+            "metavar": "DIR",
         },
     )
     device: str = field(
@@ -93,7 +97,11 @@ class ReviewImportConfig:
 
     run: str | None = field(
         default=None,
-        metadata={"help": "Run directory whose gold seed receives the labels.", "required": True},
+        metadata={
+            "help": "Run directory whose gold seed receives the labels.",
+            "required": True,
+            "metavar": "DIR",
+        },
     )
     task: str | None = field(
         default=None, metadata={"help": "Task name or YAML (default: the task recorded in the run)."}
@@ -174,24 +182,16 @@ def student_labels(
         return None
     predictions = run_dir / PREDICTIONS
     if config.student is None and predictions.is_file():
-        by_text = {_key(str(r.get("text") or "")): str(r.get("id")) for r in records}
-        out: dict[str, tuple[str, float | None]] = {}
-        for row in read_jsonl(predictions):
-            rid = str(row.get("id")) if row.get("id") is not None else None
-            rid = (
-                rid
-                if rid in {str(r.get("id")) for r in records}
-                else by_text.get(_key(str(row.get("text") or "")))
-            )
-            if rid is not None and row.get("student") in task.labels:
-                conf = row.get("student_confidence", row.get("confidence"))
-                out[rid] = (str(row["student"]), float(conf) if conf is not None else None)
-        return out
-    folder = Path(config.student) if config.student else run_dir / "student"
-    if not folder.is_dir():
-        if config.student:
+        return _from_predictions(predictions, records, task)
+    if config.student:
+        folder = Path(config.student)
+        if not folder.is_dir():
             raise ConfigError(f"--student {config.student}: no such folder")
-        return None
+    else:
+        found = [f for f in (run_dir / "student", run_dir / "student-causal" / "merged") if f.is_dir()]
+        if not found:
+            return None
+        folder = found[0]
     from llmkd.students.base import load_student
 
     model = load_student(folder, config.device, config.max_length, task)
@@ -202,6 +202,25 @@ def student_labels(
         str(r.get("id")): (labels[int(row.argmax())], float(row.max()))
         for r, row in zip(usable, probs, strict=True)
     }
+
+
+def _from_predictions(
+    path: Path, records: Sequence[dict[str, Any]], task: Task
+) -> dict[str, tuple[str, float | None]]:
+    """Per-item student predictions matched to the run's records by text (by id when a row has no text:
+    an evaluation file's ids may name other texts)."""
+    by_text = {_key(str(r.get("text") or "")): str(r.get("id")) for r in records}
+    ids = {str(r.get("id")) for r in records}
+    out: dict[str, tuple[str, float | None]] = {}
+    for row in read_jsonl(path):
+        if row.get("text"):
+            rid = by_text.get(_key(str(row["text"])))
+        else:
+            rid = str(row.get("id")) if str(row.get("id")) in ids else None
+        if rid is not None and row.get("student") in task.labels:
+            conf = row.get("student_confidence", row.get("confidence"))
+            out[rid] = (str(row["student"]), float(conf) if conf is not None else None)
+    return out
 
 
 def run_export(config: ReviewExportConfig) -> Path:
@@ -276,6 +295,8 @@ def run_import(config: ReviewImportConfig) -> Path:
     run_dir = run_directory(config.run)
     task = resolve_task(run_dir, config.task)
     corrections = read_corrections(config.file, task.labels)
+    if not corrections:
+        warn(f"{config.file}: no reviewed records (an empty 'gold' column, or no submitted labels)")
     labels_path = run_dir / "labels.jsonl"
     run_records = {str(r.get("id")): r for r in read_jsonl(labels_path)} if labels_path.is_file() else {}
     # The run's text is what finetune matches teacher records by; a reviewer's copy may differ in whitespace.
@@ -320,7 +341,7 @@ def _parse_import(argv: Sequence[str]) -> ReviewImportConfig:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help"}:
-        print(f"{USAGE}\n\n{__doc__}")
+        print(f"{USAGE}\n\n{__doc__}", file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
     if args[0] == "export":
         config = parse_config(

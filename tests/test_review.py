@@ -191,16 +191,18 @@ def test_argilla_round_trip(run: Path) -> None:
 def test_student_predictions_join_the_doubts(
     run: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (run / "predictions.jsonl").write_text(
-        json.dumps({"id": "sure", "text": "Profit rose sharply.", "student": "negative", "confidence": 0.7})
-        + "\n"
-    )
+    predictions = [
+        {"id": "sure", "text": "Profit rose sharply.", "student": "negative", "confidence": 0.7},
+        {"id": "sure2", "text": "An evaluation text whose id clashes.", "student": "positive"},
+    ]
+    (run / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))
     assert main(["export", "--run", str(run)]) == 0
     rows = list(csv.DictReader((run / "review" / "review.csv").open(encoding="utf-8")))
     assert (
         "student says negative p=0.70, teacher positive"
         in next(r for r in rows if r["id"] == "sure")["reason"]
     )
+    assert "sure2" not in [r["id"] for r in rows]  # matched by text, not by a clashing id
     (run / "predictions.jsonl").unlink()
     save_encoder_student(run / "student", tiny_bert_dir)
     assert main(["export", "--run", str(run), "--limit", "0", "--device", "cpu"]) == 0

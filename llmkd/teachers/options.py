@@ -36,7 +36,9 @@ def options_for(spec: str, settings: Mapping[str, Any], options: TeacherOptions)
     ``device`` ``auto`` becomes ``cuda`` when a GPU is present, else ``cpu``."""
     if teacher_kind(spec) not in {"local", "hf"}:
         return options
-    options = replace(options, device=resolve_device(options.device))
+    device = resolve_device(options.device)
+    if device != options.device:
+        options = replace(options, device=device)
     if settings.get("few_shot") is None:
         return replace(options, few_shot=bool(settings.get("few_shot_pool")) or local_profile(spec).few_shot)
     return options

@@ -228,8 +228,7 @@ def run_generate(config: GenerateConfig) -> Path:
     if not config.dry_run:  # a dry run writes nothing, not even the run folder
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(run_dir, "generate", config)
-    # What teachers see.
-    sent = redact_items(items, run_dir, save=not config.dry_run) if config.redact else items
+    sent = redact_items(items, run_dir, save=not config.dry_run) if config.redact else items  # to teachers
     sent = fit_local_context(sent, teachers, config.max_new_tokens)
     try:
         ledger_path = run_dir / "ledger.sqlite"
@@ -300,8 +299,8 @@ def _label_all(
     ledger: RunLedger,
 ) -> tuple[list[Item], dict[str, dict[str, list[tuple[str, ...]]]], list[TeacherRun], BudgetExceeded | None]:
     """Augment (``--augment``), then label with every teacher; returns the items (augmented ones
-    included), each teacher's key chains, what each teacher did, and the ``--max-cost-usd`` stop (None
-    when every request was answered; the chains then still cover every teacher)."""
+    included), every teacher's key chains, what each teacher did, and the ``--max-cost-usd`` stop (None
+    when nothing stopped the run)."""
     runs: list[TeacherRun] = []
     chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}
     try:

@@ -16,8 +16,15 @@ from llmkd.errors import BudgetExceeded, ConfigError
 from llmkd.evaluation.audit import audit_seed_records, correction_lines, seed_only_baseline
 from llmkd.generation.augment import augment_with
 from llmkd.generation.ensemble import combine_samples, combine_teachers
-from llmkd.generation.labelling import fit_local_context, label_with_teacher, samples_for, set_budget
-from llmkd.generation.plan import latest_output
+from llmkd.generation.labelling import (
+    LabellingStopped,
+    fit_local_context,
+    label_with_teacher,
+    mark_pending,
+    samples_for,
+    set_budget,
+)
+from llmkd.generation.plan import latest_output, plan_requests
 from llmkd.generation.seed import SeedCorrections, learn_corrections, seed_cost_per_1000, seed_rows
 from llmkd.generation.summary import TeacherRun, print_plan, print_summary
 from llmkd.io.paths import default_runs_dir
@@ -47,7 +54,8 @@ class GenerateConfig(InputColumns):
         default=None,
         metadata={
             "help": "Texts to label: .csv, .jsonl, .parquet, .txt (one per line), PhraseBank "
-            "'sentence@label' .txt, or hf:NAME[:CONFIG][:SPLIT]. Required."
+            "'sentence@label' .txt, or hf:NAME[:CONFIG][:SPLIT].",
+            "required": True,
         },
     )
     run: str | None = field(
@@ -128,7 +136,9 @@ class GenerateConfig(InputColumns):
     dry_run: bool = field(
         default=False, metadata={"help": "Print the plan (requests, tokens, dollars); call nothing."}
     )
-    device: str = field(default="cpu", metadata={"help": "Torch device for local teachers."})
+    device: str = field(
+        default="auto", metadata={"help": "Torch device for local teachers ('auto': cuda when available)."}
+    )
     privacy: Literal["off", "local-only"] = field(
         default="off",
         metadata={
@@ -251,29 +261,39 @@ def run_generate(config: GenerateConfig) -> Path:
     run_dir = Path(config.run) if config.run else default_run_dir(config)
     if config.run is None:
         config.run = str(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(run_dir, "generate", config)
-    sent = redact_items(items, run_dir) if config.redact else items  # what teachers see
+    if not config.dry_run:  # a dry run writes nothing, not even the run folder
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(run_dir, "generate", config)
+    sent = redact_items(items, run_dir, save=not config.dry_run) if config.redact else items  # to teachers
     sent = fit_local_context(sent, teachers, config.max_new_tokens)
     try:
-        with RunLedger(run_dir / "ledger.sqlite") as ledger:
+        ledger_path = run_dir / "ledger.sqlite"
+        with RunLedger(ledger_path if ledger_path.is_file() or not config.dry_run else ":memory:") as ledger:
             if config.dry_run:
                 _print_plans(config, teachers, seed_items + sent, ledger)
                 return run_dir
             learned = _audit_seed(config, task, teachers, seed_items, run_dir, ledger) if seed_items else None
             if config.audit_only:
                 return run_dir
-            items, chains, runs = _label_all(config, task, teachers, items, sent, ledger)
+            items, chains, runs, stopped = _label_all(config, task, teachers, items, sent, ledger)
             records = build_records(items, task, chains, ledger, learned)
+            if stopped is not None:
+                mark_pending(records, chains, ledger, f"not labelled yet: {stopped}")
             ledger_cost = ledger.total_cost()
     finally:
         for teacher in teachers:
             teacher.close()
     out = run_dir / "labels.jsonl"
     write_jsonl(out, records)
-    invalid = sum(r["status"] != "ok" for r in records)
-    print(f"\nwrote {len(records)} records to {out} ({invalid} invalid)")
+    invalid = sum(r["status"] == "invalid" for r in records)
+    pending = sum(r["status"] == "pending" for r in records)
+    print(
+        f"\nwrote {len(records)} records to {out} ({invalid} invalid"
+        + (f", {pending} pending: rerun to label them)" if pending else ")")
+    )
     print_summary(runs, ledger_cost)
+    if stopped is not None:
+        raise stopped
     return run_dir
 
 
@@ -348,9 +368,10 @@ def _label_all(
     items: list[Item],
     sent: list[Item],
     ledger: RunLedger,
-) -> tuple[list[Item], dict[str, dict[str, list[tuple[str, ...]]]], list[TeacherRun]]:
+) -> tuple[list[Item], dict[str, dict[str, list[tuple[str, ...]]]], list[TeacherRun], BudgetExceeded | None]:
     """Augment (``--augment``), then label with every teacher; returns the items (augmented ones
-    included), each teacher's key chains and what each teacher did."""
+    included), every teacher's key chains, what each teacher did, and the ``--max-cost-usd`` stop (None
+    when nothing stopped the run)."""
     runs: list[TeacherRun] = []
     chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}
     try:
@@ -370,10 +391,18 @@ def _label_all(
                 batch_poll_s=config.batch_poll_s,
             )
             runs.append(stats)
-    except BudgetExceeded:
-        print_summary(runs, ledger.total_cost())
-        raise
-    return items, chains, runs
+    except BudgetExceeded as exc:
+        if isinstance(exc, LabellingStopped):
+            chains[exc.run.teacher] = exc.chains
+            runs.append(exc.run)
+        for spec_name, teacher in zip(config.teacher, teachers, strict=True):
+            if teacher.name not in chains:
+                samples = samples_for(spec_name, config.samples)
+                chains[teacher.name] = plan_requests(
+                    teacher, sent, samples, ledger, config.max_resends
+                ).chains
+        return items, chains, runs, exc
+    return items, chains, runs, None
 
 
 def main(argv: list[str] | None = None) -> int:

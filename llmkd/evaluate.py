@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from llmkd.cli import parse_config, run_cli
+from llmkd.cli import parse_config, run_cli, warn
 from llmkd.errors import ConfigError, InputError, RunError
 from llmkd.evaluation import metrics
 from llmkd.evaluation.config import EvaluateConfig
@@ -35,6 +35,7 @@ from llmkd.reporting import plots
 from llmkd.reporting.html import write_report_html
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json, write_jsonl
+from llmkd.scoring.diagnostics import degenerate_predictions
 from llmkd.students.base import Student, load_student
 
 
@@ -302,6 +303,12 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     student = score_student(inputs, config)
     if student.result is None:
         notes.append(f"no student model in {inputs.run_dir / 'student'} (run llmkd.finetune); teacher only")
+    else:
+        where = f"the gold set ({len(inputs.gold)} items)"
+        said = [str(label) for label in student.predicted]
+        for message in degenerate_predictions(said, inputs.gold, inputs.task.labels, where):
+            warn(message)
+            notes.append(f"WARNING: {message}")
     teacher = score_teacher(inputs, config.n_bins, notes)
     result["student"], result["teacher"] = student.result, teacher.result
     seed_only = inputs.run_dir / "student-seed-only"

@@ -13,11 +13,20 @@ class EvaluateConfig(InputColumns):
     """Flags of ``python -m llmkd.evaluate``."""
 
     run: str | None = field(
-        default=None, metadata={"help": "run directory (holds student/ and labels.jsonl)", "metavar": "DIR"}
+        default=None,
+        metadata={
+            "help": "run directory (holds student/ and labels.jsonl)",
+            "metavar": "DIR",
+            "required": True,
+        },
     )
     gold: str | None = field(
         default=None,
-        metadata={"help": "gold-labelled file (.csv, .jsonl, .parquet, .txt, hf:)", "metavar": "FILE"},
+        metadata={
+            "help": "gold-labelled file (.csv, .jsonl, .parquet, .txt, hf:)",
+            "metavar": "FILE",
+            "required": True,
+        },
     )
     task: str | None = field(
         default=None, metadata={"help": "task name or YAML path (default: the task the run was made with)"}

@@ -47,7 +47,8 @@ class FinetuneConfig:
     """Flags of ``python -m llmkd.finetune``, shared by the encoder and causal trainers."""
 
     run: str | None = field(
-        default=None, metadata={"help": "run directory (holds labels.jsonl)", "metavar": "DIR"}
+        default=None,
+        metadata={"help": "run directory (holds labels.jsonl)", "metavar": "DIR", "required": True},
     )
     student: str = field(
         default="minilm",

@@ -10,7 +10,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from llmkd.errors import LlmkdError
+from llmkd.errors import ConfigError, LlmkdError
 from llmkd.io.secrets import scrub_secrets
 
 
@@ -31,18 +31,41 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends a flag's default to its help unless the default is None or the help already names it."""
+    """Appends a flag's default to its help unless the default is None or empty, or the help already
+    names it."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if action.default is None or "default" in text.lower():
+        if action.default in (None, "", [], ()) or action.required or "default" in text.lower():
             return text
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A missing required flag is a one-line :class:`ConfigError` naming the flag and what it is for."""
+
+    required_help: dict[str, str]
+
+    def error(self, message: str) -> typing.NoReturn:  # type: ignore[override]
+        prefix = "the following arguments are required: "
+        if not message.startswith(prefix):
+            super().error(message)
+        flags = [f.strip() for f in message[len(prefix) :].split(",")]
+        what = "; ".join(
+            f"{f} is required ({self.required_help[f]})" if self.required_help.get(f) else f"{f} is required"
+            for f in flags
+        )
+        raise ConfigError(f"{what}; see {self.prog} --help")
+
+
 def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse.ArgumentParser:
-    """An argparse parser with one ``--flag-name`` per dataclass field; help from ``metadata['help']``."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
+    """An argparse parser with one ``--flag-name`` per dataclass field; help from ``metadata['help']``.
+
+    A field with ``metadata['required']`` is a required flag, listed under "required flags" in ``--help``.
+    """
+    parser = _Parser(prog=prog, description=description, formatter_class=_HelpFormatter)
+    parser.required_help = {}
+    required = parser.add_argument_group("required flags")
     hints = typing.get_type_hints(config_cls)
     own = set(vars(config_cls).get("__annotations__", {}))
     # The class's own flags first, then those it includes (e.g. the input columns).
@@ -70,7 +93,11 @@ def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse
             kwargs["type"] = tp
         if "metavar" in f.metadata:
             kwargs["metavar"] = f.metadata["metavar"]
-        parser.add_argument(flag, **kwargs)
+        if f.metadata.get("required"):
+            required.add_argument(flag, required=True, **kwargs)
+            parser.required_help[flag] = f.metadata.get("help", "").split(":")[0].split(". ")[0].rstrip(".")
+        else:
+            parser.add_argument(flag, **kwargs)
     return parser
 
 
@@ -98,6 +125,19 @@ def given_flags(config_cls: type[Any], argv: Sequence[str] | None) -> set[str]:
     return set(vars(namespace))
 
 
+def _progress_bar_open() -> bool:
+    """Whether a tqdm bar is still open (its line on the terminal not yet ended)."""
+    std = sys.modules.get("tqdm.std")
+    if std is None:
+        return False
+    classes, seen = [std.tqdm], []
+    while classes:
+        cls = classes.pop()
+        seen.append(cls)
+        classes.extend(cls.__subclasses__())
+    return any(not getattr(bar, "disable", True) for cls in seen for bar in vars(cls).get("_instances", ()))
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run a stage's main: user errors print one line and exit 2; Ctrl-C exits 130."""
     try:
@@ -106,6 +146,8 @@ def run_cli(main: Callable[[], int | None]) -> None:
         print(f"error: {scrub_secrets(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
+        if _progress_bar_open():
+            print(file=sys.stderr)  # the bar's line has no newline yet
         print(
             "interrupted: everything already written is kept; rerun the same command to resume.",
             file=sys.stderr,

@@ -22,13 +22,16 @@ class InputError(LlmkdError):
 
 
 class TaskError(LlmkdError):
-    """A malformed task definition: names the file and the field."""
+    """A malformed task definition: names the file, the line where known, and the field."""
 
-    def __init__(self, message: str, path: str | Path, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, path: str | Path, field: str | None = None, line: int | None = None
+    ) -> None:
         self.path = str(path)
         self.field = field
-        where = f"{self.path}: field '{field}': " if field else f"{self.path}: "
-        super().__init__(f"{where}{message}")
+        self.line = line
+        where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+        super().__init__(f"{where}field '{field}': {message}" if field else f"{where}{message}")
 
 
 class ConfigError(LlmkdError):

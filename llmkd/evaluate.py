@@ -1,7 +1,9 @@
 """Stage 5: score the student and the teacher against gold labels, and write a report.
 
-Run as ``python -m llmkd.evaluate --run DIR --gold FILE``. Writes ``DIR/eval.json``, ``DIR/report.md``,
-confusion matrices and a reliability diagram (PNG), and ``DIR/evaluate_config.json``.
+Run as ``python -m llmkd.evaluate --run DIR --gold FILE``. Gold texts the run's teachers never saw are
+labelled by them first (cached in the ledger). Writes ``DIR/eval.json``, ``DIR/predictions.jsonl`` (each
+gold item), ``DIR/report.md``, confusion matrices and a reliability diagram (PNG), and
+``DIR/evaluate_config.json``.
 """
 
 from __future__ import annotations
@@ -16,82 +18,27 @@ import numpy as np
 from llmkd.cli import given_flags, parse_config, run_cli, warn
 from llmkd.errors import ConfigError, InputError, RunError
 from llmkd.evaluation import metrics
+from llmkd.evaluation.config import EvaluateConfig
 from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_local_teachers
+from llmkd.evaluation.gold_teachers import labelled_notes, unseen_gold
+from llmkd.evaluation.matching import match_teacher, teacher_calibration, teacher_confidences
+from llmkd.evaluation.predictions import PREDICTIONS_FILE, misclassified, prediction_rows
 from llmkd.evaluation.report import report_markdown, summary_table
-from llmkd.io.readers import InputColumns, InputSpec, read_items
+from llmkd.generation.gold_labels import label_gold
+from llmkd.io.readers import InputSpec, read_items
 from llmkd.io.records import Item
 from llmkd.io.seed import check_run_seed
 from llmkd.io.task import Task
+from llmkd.privacy.policy import check_privacy
+from llmkd.privacy.redact import redact_items
 from llmkd.reporting import plots
 from llmkd.reporting.html import write_report_html
 from llmkd.run.directory import remembered_columns, resolve_task, run_directory
-from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json
+from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json, write_jsonl
 from llmkd.run.lineage import check_fresh
+from llmkd.scoring.diagnostics import degenerate_predictions
 from llmkd.students.base import Student, load_student
 from llmkd.students.encoder import EncoderStudent, token_lengths, truncation_warning
-
-
-@dataclass
-class EvaluateConfig(InputColumns):
-    """Flags of ``python -m llmkd.evaluate``."""
-
-    run: str | None = field(
-        default=None, metadata={"help": "run directory (holds student/ and labels.jsonl)", "metavar": "DIR"}
-    )
-    gold: str | None = field(
-        default=None,
-        metadata={"help": "gold-labelled file (.csv, .jsonl, .parquet, .txt, hf:)", "metavar": "FILE"},
-    )
-    task: str | None = field(
-        default=None, metadata={"help": "task name or YAML path (default: the task the run was made with)"}
-    )
-    teacher_labels: list[str] = field(
-        default_factory=list,
-        metadata={
-            "help": "labels.jsonl files holding the teacher's labels of the gold texts "
-            "(default: RUN/labels.jsonl); e.g. a generate run over the gold file",
-            "metavar": "FILE",
-        },
-    )
-    batch_size: int = field(default=64, metadata={"help": "student inference batch size"})
-    max_length: int | None = field(
-        default=None,
-        metadata={
-            "help": "max tokens per text for the student (default: the length it was trained with, "
-            "saved in its folder; 128 for a student saved without one)"
-        },
-    )
-    device: str = field(
-        default="auto", metadata={"help": "torch device for the student ('auto': cuda if present)"}
-    )
-    n_bins: int = field(default=10, metadata={"help": "confidence bins for ECE and the reliability diagram"})
-    time_teacher: bool = field(
-        default=True,
-        metadata={"help": "time a local teacher on up to --teacher-timing-items gold texts for throughput"},
-    )
-    plots: bool = field(default=True, metadata={"help": "write the PNG figures and report.html"})
-    teacher_timing_items: int = field(
-        default=64, metadata={"help": "gold texts a local teacher is timed on (--time-teacher)"}
-    )
-    cpu_usd_per_hour: float = field(
-        default=0.10,
-        metadata={
-            "help": "assumed price of an hour of this CPU machine, for the student's (and a local "
-            "teacher's) cost per 1,000 items; $0.10/h is roughly a small 2-4 vCPU cloud VM"
-        },
-    )
-    student_path: str | None = field(
-        default=None,
-        metadata={
-            "help": "student folder (default: RUN/student, else RUN/student-causal/merged); a folder with "
-            "llmkd_student.json is a causal student scored by label scoring",
-            "metavar": "DIR",
-        },
-    )
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.split())
 
 
 def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:
@@ -109,28 +56,6 @@ def read_gold(config: EvaluateConfig, labels: list[str]) -> list[Item]:
                 item.line,
             )
     return items
-
-
-def match_teacher(gold: list[Item], records: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | None], int]:
-    """For each gold item, the labels.jsonl record of the same text: by id first, then by text.
-
-    An id match only counts when the texts agree too (ids of two files may reuse the same values).
-
-    Returns:
-        The matched records (None where the teacher never saw the text) and the number of id clashes.
-    """
-    by_id = {str(r.get("id")): r for r in records}
-    by_text = {_normalise(str(r.get("text") or "")): r for r in records}
-    matched: list[dict[str, Any] | None] = []
-    clashes = 0
-    for item in gold:
-        text = _normalise(item.text)
-        record = by_id.get(item.id)
-        if record is not None and _normalise(str(record.get("text") or "")) != text:
-            clashes += 1
-            record = None
-        matched.append(record if record is not None else by_text.get(text))
-    return matched, clashes
 
 
 def find_student(run_dir: Path, explicit: str | None) -> Path | None:
@@ -154,6 +79,7 @@ class Inputs:
     student_dir: Path | None
     label_files: list[Path]
     has_labels: bool
+    gold_labels: list[dict[str, Any]] = field(default_factory=list)  # the run's teachers on unseen gold
 
     @property
     def gold(self) -> list[str]:
@@ -168,6 +94,7 @@ class Scored:
     predicted: list[str | None]
     matrix: np.ndarray | None = None
     curve: list[dict[str, float]] | None = None
+    confidence: list[float | None] | None = None  # the probability of each predicted label
 
 
 def read_inputs(config: EvaluateConfig) -> Inputs:
@@ -238,40 +165,18 @@ def score_student(inputs: Inputs, config: EvaluateConfig) -> Scored:
     predicted = [labels[i] for i in probs.argmax(axis=1)]
     result = {**metrics.gold_scores(predicted, gold, labels, probs, config.n_bins), **speed}
     matrix = metrics.confusion_matrix(predicted, gold, labels)
-    return Scored(result, list(predicted), matrix, result.get("reliability"))
-
-
-def teacher_calibration(
-    teacher: dict[str, Any],
-    matched: list[dict[str, Any] | None],
-    keep: list[int],
-    gold: list[str],
-    labels: list[str],
-    n_bins: int,
-) -> list[dict[str, float]] | None:
-    """Set the teacher's ECE and reliability bins from the records that carry probabilities."""
-    with_probs = [i for i in keep if (matched[i] or {}).get("probs")]
-    if not with_probs:
-        teacher["n_with_probs"] = 0
-        return None
-    rows = np.array(
-        [[float((matched[i] or {})["probs"].get(label) or 0.0) for label in labels] for i in with_probs]
-    )
-    probs = rows / np.clip(rows.sum(1, keepdims=True), 1e-12, None)
-    ids = np.array([labels.index(gold[i]) for i in with_probs])
-    teacher["ece"] = metrics.expected_calibration_error(probs, ids, n_bins)
-    teacher["reliability"] = metrics.reliability_bins(probs, ids, n_bins)
-    teacher["n_with_probs"] = len(with_probs)
-    return list(teacher["reliability"])
+    confidence: list[float | None] = [float(p) for p in probs.max(axis=1)]
+    return Scored(result, list(predicted), matrix, result.get("reliability"), confidence)
 
 
 def score_teacher(inputs: Inputs, n_bins: int, notes: list[str]) -> Scored:
     """Score the teacher's labels of the gold texts (matched by id, then text); notes what is missing."""
     labels, gold, n = inputs.task.labels, inputs.gold, len(inputs.gold_items)
-    if not inputs.has_labels:
+    if not inputs.has_labels and not inputs.gold_labels:
         notes.append(f"no teacher labels ({inputs.label_files[0]}); student only")
         return Scored(None, [None] * n)
-    records = [r for path in inputs.label_files for r in read_jsonl(path)]
+    records = [r for path in inputs.label_files if inputs.has_labels for r in read_jsonl(path)]
+    records += inputs.gold_labels
     matched, clashes = match_teacher(inputs.gold_items, records)
     if clashes:
         notes.append(f"{clashes} gold ids also appear in labels.jsonl with another text; matched by text")
@@ -284,17 +189,46 @@ def score_teacher(inputs: Inputs, n_bins: int, notes: list[str]) -> Scored:
             f"the teacher labelled only {seen} of the {n} gold texts, so its scores say "
             "little; label the gold file with llmkd.generate and pass its labels.jsonl as --teacher-labels"
         )
+    confidence = teacher_confidences(matched, predicted)
     keep = [i for i, label in enumerate(predicted) if label is not None]
     if not keep:
         notes.append(f"the teacher labelled none of the {n} gold texts ({seen} seen in labels.jsonl)")
-        return Scored(None, predicted)
+        return Scored(None, predicted, confidence=confidence)
     t_pred, t_gold = [str(predicted[i]) for i in keep], [gold[i] for i in keep]
     teacher: dict[str, Any] = metrics.gold_scores(t_pred, t_gold, labels, None, n_bins)
     curve = teacher_calibration(teacher, matched, keep, gold, labels, n_bins)
     teacher["n_invalid"] = seen - len(keep)
     teacher["teachers"] = sorted({str(r.get("teacher")) for r in matched if r and r.get("teacher")})
     teacher["by_teacher"] = metrics.per_teacher_scores(matched, gold, labels)
-    return Scored(teacher, predicted, metrics.confusion_matrix(t_pred, t_gold, labels), curve)
+    return Scored(teacher, predicted, metrics.confusion_matrix(t_pred, t_gold, labels), curve, confidence)
+
+
+def label_unseen_gold(inputs: Inputs, config: EvaluateConfig, notes: list[str]) -> None:
+    """Label the gold texts the run's teachers never saw with those teachers (``inputs.gold_labels``):
+    local ones by default, API ones with ``--label-gold-with-api-teachers`` within ``--max-cost-usd``."""
+    if not config.label_gold or config.teacher_labels:
+        return
+    records = [r for path in inputs.label_files if inputs.has_labels for r in read_jsonl(path)]
+    todo = unseen_gold(
+        inputs.run_dir,
+        inputs.gold_items,
+        records,
+        config,
+        str(config.gold),
+        config.label_gold_with_api_teachers,
+        notes,
+    )
+    if todo is None:
+        return
+    settings = todo.settings
+    check_privacy(todo.specs, settings.get("base_url"), str(settings.get("privacy") or "off"))
+    print(f"evaluate: labelling {len(todo.items)} unseen gold texts with {', '.join(todo.specs)}")
+    sent = redact_items(todo.items, inputs.run_dir) if settings.get("redact") else todo.items
+    done = label_gold(
+        inputs.run_dir, settings, inputs.task, todo.items, sent, max_cost_usd=config.max_cost_usd
+    )
+    inputs.gold_labels = done.records
+    notes += labelled_notes(done.records, done.cost_usd, done.stopped, inputs.run_dir / "ledger.sqlite")
 
 
 def add_cost_and_speed(
@@ -335,6 +269,18 @@ def write_figures(
     return figures + [png for png in pngs if (run_dir / png).is_file()]
 
 
+def write_predictions(
+    result: dict[str, Any], inputs: Inputs, config: EvaluateConfig, student: Scored, teacher: Scored
+) -> None:
+    """RUN/predictions.jsonl (every gold item) and the misclassified examples the report lists."""
+    none: list[float | None] = [None] * len(inputs.gold_items)
+    pairs = [(one.predicted, one.confidence or none) for one in (student, teacher)]
+    rows = prediction_rows(inputs.gold_items, pairs[0], pairs[1])
+    write_jsonl(inputs.run_dir / PREDICTIONS_FILE, rows)
+    result["predictions_file"] = PREDICTIONS_FILE
+    result["misclassified"] = misclassified(rows, config.misclassified_examples)
+
+
 def write_outputs(result: dict[str, Any], inputs: Inputs, config: EvaluateConfig) -> None:
     """eval.json, the report section (and report.html), evaluate_config.json; prints the summary."""
     run_dir = inputs.run_dir
@@ -359,6 +305,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """
     inputs = read_inputs(config)
     notes: list[str] = []
+    label_unseen_gold(inputs, config, notes)
     result: dict[str, Any] = {
         "task": inputs.task.name,
         "gold_file": config.gold,
@@ -368,6 +315,12 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     student = score_student(inputs, config)
     if student.result is None:
         notes.append(f"no student model in {inputs.run_dir / 'student'} (run llmkd.finetune); teacher only")
+    else:
+        where = f"the gold set ({len(inputs.gold)} items)"
+        said = [str(label) for label in student.predicted]
+        for message in degenerate_predictions(said, inputs.gold, inputs.task.labels, where):
+            warn(message)
+            notes.append(f"WARNING: {message}")
     teacher = score_teacher(inputs, config.n_bins, notes)
     result["student"], result["teacher"] = student.result, teacher.result
     seed_only = inputs.run_dir / "student-seed-only"
@@ -381,6 +334,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     result["ece"] = {name: (result[name] or {}).get("ece") for name in ("student", "teacher")}
     add_cost_and_speed(result, inputs, config, notes)
     result["notes"] = notes
+    write_predictions(result, inputs, config, student, teacher)
     scored = {"student": student, "teacher": teacher}
     run_student = find_student(inputs.run_dir, None)
     own = inputs.student_dir is None or (

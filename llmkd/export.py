@@ -26,7 +26,7 @@ from llmkd.cli import parse_config, run_cli
 from llmkd.errors import RunError
 from llmkd.io.task import Task
 from llmkd.run.directory import resolve_task, run_directory
-from llmkd.run.files import atomic_dir, atomic_file, atomic_write_text, read_jsonl, write_jsonl
+from llmkd.run.files import atomic_dir, atomic_file, atomic_write_text, read_jsonl, save_config, write_jsonl
 from llmkd.run.lineage import check_fresh
 
 Format = Literal["hf", "parquet", "jsonl", "openai-chat"]
@@ -42,7 +42,7 @@ DEFAULT_NAMES = {
 class ExportConfig:
     """Options of ``python -m llmkd.export``."""
 
-    run: str = field(default="", metadata={"help": "Run directory holding filtered.jsonl (required)."})
+    run: str = field(default="", metadata={"help": "Run directory holding filtered.jsonl.", "required": True})
     format: Format = field(default="jsonl", metadata={"help": "Output format."})
     out: str | None = field(
         default=None,
@@ -193,6 +193,7 @@ def run_export(cfg: ExportConfig) -> Path:
         raise RunError(f"{run / 'filtered.jsonl'}: no kept records to export (see filter_report.json)")
     task = resolve_task(run, cfg.task)
     out = Path(cfg.out) if cfg.out else run / "export" / DEFAULT_NAMES[cfg.format]
+    save_config(run, "export", cfg)
     if cfg.format == "openai-chat":
         write_jsonl(out, chat_rows(records, task))
         return out

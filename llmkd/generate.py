@@ -7,27 +7,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import BudgetExceeded, ConfigError
 from llmkd.evaluation.audit import audit_seed_records, correction_lines, seed_only_baseline
 from llmkd.generation.augment import augment_with
+from llmkd.generation.config import GenerateConfig
 from llmkd.generation.ensemble import combine_samples, combine_teachers
-from llmkd.generation.labelling import fit_local_context, label_with_teacher, samples_for, set_budget
-from llmkd.generation.plan import latest_output
+from llmkd.generation.labelling import (
+    LabellingStopped,
+    fit_local_context,
+    label_with_teacher,
+    mark_pending,
+    samples_for,
+    set_budget,
+)
+from llmkd.generation.plan import latest_output, plan_requests
 from llmkd.generation.seed import SeedCorrections, learn_corrections, seed_cost_per_1000, seed_rows
 from llmkd.generation.summary import TeacherRun, print_plan, print_summary
 from llmkd.io.paths import default_runs_dir
-from llmkd.io.readers import InputColumns, InputSpec, read_items
+from llmkd.io.readers import InputSpec, read_items
 from llmkd.io.records import Item
 from llmkd.io.seed import SEED_FILE, read_gold_seed
 from llmkd.io.task import Task, load_task
 from llmkd.privacy.policy import check_privacy
 from llmkd.privacy.redact import redact_items
-from llmkd.run.files import save_config, update_report_section, write_json, write_jsonl
+from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json, write_jsonl
 from llmkd.run.ledger import RunLedger
 from llmkd.run.lineage import record_output
 from llmkd.teachers import Teacher, build_teacher, teacher_kind
@@ -38,158 +45,6 @@ DESCRIPTION = (
     "RUN/ledger.sqlite, so rerunning the same command resumes after a crash and pays for nothing twice. "
     "Writes RUN/labels.jsonl."
 )
-
-
-@dataclass
-class GenerateConfig(InputColumns):
-    """Flags of ``python -m llmkd.generate``."""
-
-    input: str | None = field(
-        default=None,
-        metadata={
-            "help": "Texts to label: .csv, .jsonl, .parquet, .txt (one per line), PhraseBank "
-            "'sentence@label' .txt, or hf:NAME[:CONFIG][:SPLIT]. Required."
-        },
-    )
-    run: str | None = field(
-        default=None,
-        metadata={"help": "Run directory (default: artifacts/runs/<input name>-<task>). Reuse it to resume."},
-    )
-    task: str = field(
-        default="fin-sentiment", metadata={"help": "Task name in prompts/ or a path to a task YAML."}
-    )
-    teacher: list[str] = field(
-        default_factory=lambda: ["local"],
-        metadata={
-            "help": "Teacher: local, hf:PATH_OR_ID, gpt-4o, openai:MODEL, claude-..., anthropic:MODEL, "
-            "vllm:MODEL, ollama:MODEL, openai-compatible:MODEL, or lexicon[:PATH] (a finance polarity "
-            "lexicon for positive/negative/neutral tasks: a heuristic that flatters Financial PhraseBank and "
-            "is near the majority class on tweets; audit it with --gold-seed). Give several for an ensemble."
-        },
-    )
-    rationale: bool = field(default=True, metadata={"help": "Ask the teacher for a one-sentence rationale."})
-    samples: int = field(
-        default=1,
-        metadata={"help": "Sampled answers per item for API teachers (soft labels without log-probs)."},
-    )
-    temperature: float | None = field(
-        default=None, metadata={"help": "Sampling temperature (default 0, or 1 when --samples > 1)."}
-    )
-    few_shot: bool | None = field(
-        default=None,
-        metadata={
-            "help": "Show few-shot examples to the teacher (default: on for API teachers; per model for local "
-            "ones: off for the embedded SmolLM2, the task's 6 for Qwen; on with --few-shot-pool)."
-        },
-    )
-    calibrate: bool | None = field(
-        default=None,
-        metadata={
-            "help": "Local teachers: contextual calibration, dividing out the label prior measured on "
-            "content-free inputs (N/A, empty, [MASK]) (default: per model; on for the embedded SmolLM2)."
-        },
-    )
-    label_prefix: str | None = field(
-        default=None,
-        metadata={
-            "help": "Local teachers: text scored before each label, e.g. ' ' (default: per model; ' ' for Qwen)."
-        },
-    )
-    few_shot_pool: str | None = field(
-        default=None,
-        metadata={
-            "help": "Local teachers: labelled file (PhraseBank .txt, or CSV/JSONL/Parquet with text,label columns) "
-            "to draw few-shot examples from instead of the task's."
-        },
-    )
-    few_shot_k: int = field(default=6, metadata={"help": "Examples drawn from --few-shot-pool."})
-    few_shot_select: Literal["random", "similar"] = field(
-        default="random",
-        metadata={
-            "help": "random: one seeded draw balanced per label, shared by every item; similar: the nearest pool "
-            "examples by TF-IDF for each item."
-        },
-    )
-    few_shot_seed: int = field(default=0, metadata={"help": "Seed of --few-shot-select random."})
-    max_new_tokens: int = field(default=64, metadata={"help": "Token limit for generated rationales."})
-    batch_size: int = field(default=16, metadata={"help": "Items per forward pass for local teachers."})
-    base_url: str | None = field(
-        default=None, metadata={"help": "API base URL (OpenAI-compatible servers; default OPENAI_BASE_URL)."}
-    )
-    concurrency: int = field(default=16, metadata={"help": "API requests in flight at once."})
-    rpm: int | None = field(
-        default=None, metadata={"help": "Requests-per-minute limit (default: per model)."}
-    )
-    tpm: int | None = field(default=None, metadata={"help": "Tokens-per-minute limit (default: per model)."})
-    timeout_s: float = field(default=60.0, metadata={"help": "Per-request timeout in seconds."})
-    max_attempts: int = field(default=6, metadata={"help": "Attempts per request on 429/5xx/timeouts."})
-    max_cost_usd: float | None = field(
-        default=None, metadata={"help": "Stop before the next request would take the run's spend past this."}
-    )
-    dry_run: bool = field(
-        default=False, metadata={"help": "Print the plan (requests, tokens, dollars); call nothing."}
-    )
-    device: str = field(default="cpu", metadata={"help": "Torch device for local teachers."})
-    privacy: Literal["off", "local-only"] = field(
-        default="off",
-        metadata={
-            "help": "local-only: refuse, before any request, every teacher that is not local (local, hf:) "
-            "or on a loopback/private --base-url (127.0.0.1, 10.x, 192.168.x, localhost, [::1], unix:). "
-            "LLMKD_PRIVACY=local-only in the environment forces it."
-        },
-    )
-    redact: bool = field(
-        default=False,
-        metadata={
-            "help": "Replace e-mails, phone numbers, IBANs, card and account numbers and national ids with "
-            "typed placeholders ([EMAIL_1]) before any text reaches a teacher; the mapping stays in "
-            "RUN/redaction_map.json and the ledger holds what was sent."
-        },
-    )
-    augment: int = field(
-        default=0,
-        metadata={
-            "help": "Have the (first) teacher write N new examples per label, deduplicated against the "
-            "input, then label them like any item (source: augmented)."
-        },
-    )
-    batch: bool = field(
-        default=False,
-        metadata={
-            "help": "Send remote requests through the provider's batch API (OpenAI Batch, Anthropic "
-            "Message Batches): half price, results within 24 h; a rerun resumes the running job."
-        },
-    )
-    batch_poll_s: float = field(default=30.0, metadata={"help": "Seconds between batch-job status polls."})
-    max_resends: int = field(
-        default=2,
-        metadata={"help": "Reruns re-send a request stored as invalid, at most this many times per request."},
-    )
-    gold_seed: str | None = field(
-        default=None,
-        metadata={
-            "help": "A few hundred of your own texts labelled by hand (any input format, read with the column "
-            "flags above; its label column defaults to 'label'). Every teacher labels it first: an audit "
-            "(RUN/audit.json, report.md) scores each against the majority class and a seed-only student; "
-            "corrections of each teacher's soft labels are learned on it (--correct); finetune trains and "
-            "selects the student on it. Keep it apart from your evaluation set.",
-            "metavar": "FILE",
-        },
-    )
-    correct: bool = field(
-        default=True,
-        metadata={
-            "help": "With --gold-seed: correct each teacher's soft labels (calibration or label-noise "
-            "transition) and weigh the teachers, each only where it beats the raw labels on held-out folds "
-            "of the seed."
-        },
-    )
-    audit_only: bool = field(
-        default=False,
-        metadata={
-            "help": "With --gold-seed: label and audit the seed only, then stop (spend nothing on --input)."
-        },
-    )
 
 
 def default_run_dir(config: GenerateConfig) -> Path:
@@ -252,20 +107,24 @@ def run_generate(config: GenerateConfig) -> Path:
     run_dir = Path(config.run) if config.run else default_run_dir(config)
     if config.run is None:
         config.run = str(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(run_dir, "generate", config)
-    sent = redact_items(items, run_dir) if config.redact else items  # what teachers see
+    if not config.dry_run:  # a dry run writes nothing, not even the run folder
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(run_dir, "generate", config)
+    sent = redact_items(items, run_dir, save=not config.dry_run) if config.redact else items  # to teachers
     sent = fit_local_context(sent, teachers, config.max_new_tokens)
     try:
-        with RunLedger(run_dir / "ledger.sqlite") as ledger:
+        ledger_path = run_dir / "ledger.sqlite"
+        with RunLedger(ledger_path if ledger_path.is_file() or not config.dry_run else ":memory:") as ledger:
             if config.dry_run:
                 _print_plans(config, teachers, seed_items + sent, ledger)
                 return run_dir
             learned = _audit_seed(config, task, teachers, seed_items, run_dir, ledger) if seed_items else None
             if config.audit_only:
                 return run_dir
-            items, chains, runs = _label_all(config, task, teachers, items, sent, ledger)
+            items, chains, runs, stopped = _label_all(config, task, teachers, items, sent, ledger)
             records = build_records(items, task, chains, ledger, learned)
+            if stopped is not None:
+                mark_pending(records, chains, ledger, f"not labelled yet: {stopped}")
             ledger_cost = ledger.total_cost()
     finally:
         for teacher in teachers:
@@ -273,9 +132,15 @@ def run_generate(config: GenerateConfig) -> Path:
     out = run_dir / "labels.jsonl"
     write_jsonl(out, records)
     record_output(run_dir, out, "generate", config, f"llmkd generate --run {run_dir}", [])
-    invalid = sum(r["status"] != "ok" for r in records)
-    print(f"\nwrote {len(records)} records to {out} ({invalid} invalid)")
+    invalid = sum(r["status"] == "invalid" for r in records)
+    pending = sum(r["status"] == "pending" for r in records)
+    print(
+        f"\nwrote {len(records)} records to {out} ({invalid} invalid"
+        + (f", {pending} pending: rerun to label them)" if pending else ")")
+    )
     print_summary(runs, ledger_cost)
+    if stopped is not None:
+        raise stopped
     return run_dir
 
 
@@ -299,7 +164,8 @@ def _audit_seed(
         costs[teacher.name] = seed_cost_per_1000(ledger, chains[teacher.name], len(seed_items))
     raw = build_records(seed_items, task, chains, ledger)
     learned = learn_corrections(raw, task.labels) if config.correct else SeedCorrections()
-    write_jsonl(run_dir / SEED_FILE, seed_rows(seed_items))
+    previous = list(read_jsonl(run_dir / SEED_FILE)) if (run_dir / SEED_FILE).is_file() else []
+    write_jsonl(run_dir / SEED_FILE, seed_rows(seed_items, previous))
     write_jsonl(run_dir / "seed_labels.jsonl", build_records(seed_items, task, chains, ledger, learned))
     write_json(run_dir / "correction.json", learned.to_json())
     audit = audit_seed_records(raw, task.labels, costs, seed_only_baseline(seed_items, task.labels))
@@ -350,9 +216,10 @@ def _label_all(
     items: list[Item],
     sent: list[Item],
     ledger: RunLedger,
-) -> tuple[list[Item], dict[str, dict[str, list[tuple[str, ...]]]], list[TeacherRun]]:
+) -> tuple[list[Item], dict[str, dict[str, list[tuple[str, ...]]]], list[TeacherRun], BudgetExceeded | None]:
     """Augment (``--augment``), then label with every teacher; returns the items (augmented ones
-    included), each teacher's key chains and what each teacher did."""
+    included), every teacher's key chains, what each teacher did, and the ``--max-cost-usd`` stop (None
+    when nothing stopped the run)."""
     runs: list[TeacherRun] = []
     chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}
     try:
@@ -372,10 +239,18 @@ def _label_all(
                 batch_poll_s=config.batch_poll_s,
             )
             runs.append(stats)
-    except BudgetExceeded:
-        print_summary(runs, ledger.total_cost())
-        raise
-    return items, chains, runs
+    except BudgetExceeded as exc:
+        if isinstance(exc, LabellingStopped):
+            chains[exc.run.teacher] = exc.chains
+            runs.append(exc.run)
+        for spec_name, teacher in zip(config.teacher, teachers, strict=True):
+            if teacher.name not in chains:
+                samples = samples_for(spec_name, config.samples)
+                chains[teacher.name] = plan_requests(
+                    teacher, sent, samples, ledger, config.max_resends
+                ).chains
+        return items, chains, runs, exc
+    return items, chains, runs, None
 
 
 def main(argv: list[str] | None = None) -> int:

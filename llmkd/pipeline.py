@@ -24,7 +24,9 @@ import yaml
 from llmkd import evaluate, filter, finetune, generate
 from llmkd.cli import build_parser, parse_config, run_cli
 from llmkd.errors import ConfigError
+from llmkd.evaluation.config import EvaluateConfig
 from llmkd.filtering.config import FilterConfig
+from llmkd.generation.config import GenerateConfig
 from llmkd.training.config import FinetuneConfig
 
 DESCRIPTION = (
@@ -34,15 +36,15 @@ DESCRIPTION = (
 )
 
 SECTIONS: dict[str, type[Any]] = {
-    "generate": generate.GenerateConfig,
+    "generate": GenerateConfig,
     "filter": FilterConfig,
     "finetune": FinetuneConfig,
-    "evaluate": evaluate.EvaluateConfig,
+    "evaluate": EvaluateConfig,
 }
 
 
 @dataclass
-class PipelineConfig(generate.GenerateConfig):
+class PipelineConfig(GenerateConfig):
     """Flags of ``llmkd run``: the pipeline's own, then every flag of ``llmkd generate``."""
 
     eval: str | None = field(
@@ -162,6 +164,9 @@ def parse_pipeline(argv: Sequence[str] | None) -> tuple[PipelineConfig, dict[str
         f.name for f in dataclasses.fields(PipelineConfig) if f.default_factory is not dataclasses.MISSING
     }
     parser.set_defaults(**{k: v for k, v in from_yaml.items() if k not in lists})
+    for action in parser._actions:
+        if action.dest in from_yaml:
+            action.required = False  # the YAML gives it (e.g. input:)
     values = vars(parser.parse_args(argv))
     for name in lists:  # a list flag given on the command line replaces the YAML's, not adds to it
         if values.get(name) is None:
@@ -207,7 +212,7 @@ def check_stage_flags(argvs: Mapping[str, list[str] | None]) -> None:
     filter.parse_args(argvs["filter"])
     parse_config(FinetuneConfig, argvs["finetune"], "llmkd finetune", "")
     if argvs["evaluate"] is not None:
-        parse_config(evaluate.EvaluateConfig, argvs["evaluate"], "llmkd evaluate", "")
+        parse_config(EvaluateConfig, argvs["evaluate"], "llmkd evaluate", "")
 
 
 def _stage(name: str, main: Callable[[list[str]], int], argv: list[str]) -> None:
@@ -224,15 +229,15 @@ def run_pipeline(config: PipelineConfig, sections: dict[str, dict[str, Any]]) ->
     Raises:
         LlmkdError: whatever a stage raises (the pipeline stops at that stage).
     """
-    own = {f.name for f in dataclasses.fields(generate.GenerateConfig)}
-    gen = generate.GenerateConfig(**{k: v for k, v in vars(config).items() if k in own})
+    own = {f.name for f in dataclasses.fields(GenerateConfig)}
+    gen = GenerateConfig(**{k: v for k, v in vars(config).items() if k in own})
     if not gen.input:
         raise ConfigError("--input is required (a file or hf:NAME); see llmkd run --help")
     run_dir = Path(gen.run) if gen.run else generate.default_run_dir(gen)
     gen.run = str(run_dir)
     argvs = stage_argv(config, sections, run_dir)
     check_stage_flags(argvs)
-    defaults = dataclasses.asdict(generate.GenerateConfig())
+    defaults = dataclasses.asdict(GenerateConfig())
     changed = {k: v for k, v in dataclasses.asdict(gen).items() if v != defaults[k]}
     _stage("generate", generate.main, as_flags(changed))
     if gen.dry_run or gen.audit_only:  # the plan, or the gold seed's audit, only

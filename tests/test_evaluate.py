@@ -190,3 +190,14 @@ def test_both_student_kinds_are_scored_through_one_path(tmp_path, tiny_bert_dir,
         assert result["kind"] == kind and result["n"] == 7 and result["parameters"] > 1000
         assert 0.0 <= result["accuracy"] <= 1.0 and result["size_mb"] > 0
     assert results["encoder"]["batch_size"] == 64 and results["causal"]["batch_size"] == 16
+
+
+def test_a_one_label_student_is_called_out(tmp_path, tiny_bert_dir, monkeypatch, capsys):
+    run, gold = write_run(tmp_path), write_gold(tmp_path)
+    folder = save_encoder_student(tmp_path / "student", tiny_bert_dir, LABELS)
+    monkeypatch.setattr(evaluate_stage, "load_student", lambda *a, **k: StubStudent())  # always "positive"
+    argv = ["--run", str(run), "--gold", str(gold), "--student-path", str(folder)]
+    assert main([*argv, "--no-time-teacher", "--no-plots"]) == 0
+    notes = json.loads((run / "eval.json").read_text())["notes"]
+    assert any("never answers negative, neutral" in note for note in notes)
+    assert "warning: on the gold set (7 items) the student never answers" in capsys.readouterr().err

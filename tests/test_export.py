@@ -108,3 +108,9 @@ def test_task_is_never_guessed(run: Path) -> None:
     with pytest.raises(RunError, match="pass --task"):
         main(["--run", str(run), "--format", "jsonl"])
     assert main(["--run", str(run), "--format", "jsonl", "--task", "fin-sentiment"]) == 0
+
+
+def test_export_saves_its_config(run: Path) -> None:
+    assert main(["--run", str(run), "--format", "jsonl"]) == 0
+    saved = json.loads((run / "export_config.json").read_text(encoding="utf-8"))
+    assert saved["run"] == str(run) and saved["format"] == "jsonl" and saved["out"] is None

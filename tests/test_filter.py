@@ -286,7 +286,9 @@ def test_policy_yaml_and_flag_precedence(tmp_path: Path) -> None:
         parse_args(["--run", "r", "--config", str(policy)])
     with pytest.raises(ConfigError, match="--min-confidence must be between 0 and 1"):
         parse_args(["--run", "r", "--min-confidence", "2"])
-    with pytest.raises(ConfigError, match="--run DIR is required"):
+    with pytest.raises(
+        ConfigError, match=r"^--run is required \(Run directory holding labels\.jsonl\); see "
+    ):
         parse_args([])
 
 

@@ -117,7 +117,7 @@ def test_max_cost_stops_in_time_and_rerun_finishes(tmp_path: Path) -> None:
             str(run),
         ]
         proc = cli([*args, "--max-cost-usd", str(cap), "--concurrency", "2"], base_env())
-        _, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)
         assert proc.returncode == 2
         errors = [line for line in err.splitlines() if line.startswith("error:")]  # the rest is tqdm
         assert len(errors) == 1 and "max-cost-usd" in errors[0] and err.rstrip().endswith(errors[0])
@@ -125,6 +125,15 @@ def test_max_cost_stops_in_time_and_rerun_finishes(tmp_path: Path) -> None:
             spent, done = ledger.total_cost(), ledger.count()
         assert 0 < spent <= cap and 0 < done < 30
         assert spent == pytest.approx(openai_cost("gpt-4o", server.record.usages), rel=1e-9)
+        # The summary counts the calls made, and what was paid for is in labels.jsonl already.
+        calls = sum(server.record.requests.values())
+        assert f"total: calls={calls} " in out and calls >= done
+        partial = read_labels(run)
+        answered = [r for r in partial if r["status"] == "ok"]
+        pending = [r for r in partial if r["status"] == "pending"]
+        assert len(partial) == 30 and len(answered) == done and len(pending) == 30 - done
+        assert all(r["label"] is None and "max-cost-usd" in r["error"] for r in pending)
+        assert f"(0 invalid, {30 - done} pending: rerun to label them)" in out
         stored = stored_texts(run)
         server.record.bodies.clear()
         assert main([*args, "--max-cost-usd", "1.0"]) == 0
@@ -145,12 +154,12 @@ def test_dry_run_prints_plan_and_sends_nothing(tmp_path: Path, capsys: pytest.Ca
             "--run",
             str(tmp_path / "r"),
         ]
-        assert main([*argv, "--dry-run", "--augment", "2"]) == 0
+        assert main([*argv, "--dry-run", "--augment", "2", "--redact"]) == 0
         assert sum(server.record.requests.values()) == 0
     out = capsys.readouterr().out
     assert f"{MINI}: items=12 samples=1 requests=12 cached=0 calls=12" in out
     assert "tokens=" in out and "cost_usd~0.00" in out and "retries=0" in out and "augment=2" in out
-    assert not (tmp_path / "r" / "labels.jsonl").exists()
+    assert not (tmp_path / "r").exists()  # a dry run writes nothing, not even the run folder
 
 
 def test_two_teachers_each_view_aggregate_and_exact_cost(

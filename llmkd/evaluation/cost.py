@@ -29,7 +29,7 @@ def time_local_teachers(
     """Throughput of each local teacher of the run (generate's spec and options) on up to
     ``max_items`` (``--teacher-timing-items``) gold texts, after a warm-up batch that loads the model."""
     from llmkd.teachers import LOCAL_KINDS, TeacherRequest, build_teacher, teacher_kind
-    from llmkd.teachers.capabilities import LocalModelTeacher
+    from llmkd.teachers.capabilities import LocalModelTeacher, PromptedTeacher
     from llmkd.teachers.options import options_for, teacher_options
 
     settings = generate_settings(run_dir)
@@ -55,7 +55,8 @@ def time_local_teachers(
                 "throughput_items_per_s": len(sample) / elapsed,
                 "latency_ms_per_item": 1000.0 * elapsed / len(sample),
                 "parameters": int(sum(p.numel() for p in lm.parameters())) if lm is not None else None,
-                "rationale": options.rationale,
+                # None: the teacher writes no rationales whatever the flag (the lexicon)
+                "rationale": options.rationale if isinstance(teacher, PromptedTeacher) else None,
                 "batch_size": options.batch_size,
                 "device": options.device,
             }

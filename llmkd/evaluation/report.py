@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmkd.evaluation.cost import combined_teachers
+from llmkd.evaluation.predictions import misclassified_markdown, reliability_markdown
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -69,10 +70,10 @@ def speed_and_cost_lines(result: dict[str, Any]) -> list[str]:
     """Report lines on teacher speed, the speed-up and how cost per 1,000 items was computed."""
     lines: list[str] = []
     for name, t in (result.get("teacher_speed") or {}).items():
+        rationales = "" if t.get("rationale") is None else f", rationales {'on' if t['rationale'] else 'off'}"
         lines.append(
             f"Local teacher `{name}`: {t['throughput_items_per_s']:.2f} items/s on {t['device']} "
-            f"(timed on {t['items']} gold texts, batch {t['batch_size']}, "
-            f"rationales {'on' if t['rationale'] else 'off'})."
+            f"(timed on {t['items']} gold texts, batch {t['batch_size']}{rationales})."
         )
     if result.get("speedup_vs_local_teacher"):
         several = len(result.get("teacher_speed") or {}) > 1
@@ -150,6 +151,9 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
             f"(batch {s['batch_size']}, {s['latency_ms_per_item']:.2f} ms per item amortised).",
             "",
         ]
+    parts += misclassified_markdown(result.get("misclassified"), result["n_gold"])
+    curves = {name: (result[name] or {}).get("reliability") or [] for name in ("student", "teacher")}
+    parts += reliability_markdown(curves)
     parts += speed_and_cost_lines(result)
     if result["notes"]:
         parts += ["### Notes", "", *[f"- {note}" for note in result["notes"]], ""]

@@ -28,7 +28,7 @@ HINTS = {
 class FilterConfig:
     """Filtering policy. Defaults work as they are; a YAML ``policy:`` block (``--config``) can set them."""
 
-    run: str = field(default="", metadata={"help": "Run directory holding labels.jsonl (required)."})
+    run: str = field(default="", metadata={"help": "Run directory holding labels.jsonl.", "required": True})
     config: str | None = field(
         default=None,
         metadata={"help": "YAML file whose 'policy:' block sets any of these options; flags override it."},

@@ -191,13 +191,13 @@ def near_duplicate_pairs(
             cache[i] = shingle_set(normalized[i], shingle_size)
         return cache[i]
 
+    # No ``count=``: fromiter would stop before the bar's last step, which then ends one short of 100%.
     keep = np.fromiter(
         (
             jaccard(shingles_of(int(i)), shingles_of(int(j))) >= threshold
             for i, j in tqdm(candidates, desc="verify", unit="pair", disable=not progress)
         ),
         dtype=bool,
-        count=len(candidates),
     )
     return candidates[keep]
 
@@ -258,10 +258,9 @@ def find_duplicates(
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Duplicates(empty, empty, empty.astype(bool), empty.astype(bool), 0)
-    keys = np.fromiter(
+    keys = np.fromiter(  # no count=: see near_duplicate_pairs
         (text_key(t) for t in tqdm(normalized, desc="hash", unit="text", disable=not progress)),
         dtype=np.uint64,
-        count=n,
     )
     unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)

@@ -19,7 +19,7 @@ def record_scores(record: dict[str, Any], task_labels: Sequence[str], lexicon: L
     probs = record.get("probs") or None
     teachers = record.get("teachers") or {}
     teacher_labels = [t.get("label") for t in teachers.values()]
-    samples = [s for t in teachers.values() for s in (t.get("samples") or [])]
+    samples = [t.get("samples") or [] for t in teachers.values()]
     ensemble = sc.ensemble_probs([t.get("probs") for t in teachers.values()])
     text = record.get("text") or ""
     return {
@@ -28,7 +28,7 @@ def record_scores(record: dict[str, Any], task_labels: Sequence[str], lexicon: L
         "margin": sc.margin(probs) if probs else None,
         "entropy": sc.entropy(probs) if probs else None,
         "entropy_norm": sc.normalized_entropy(probs) if probs else None,
-        "self_consistency": sc.self_consistency(samples),
+        "self_consistency": sc.mean_self_consistency(samples),
         "teacher_agreement": sc.teacher_agreement(teacher_labels, record.get("label")),
         "majority_label": sc.majority_vote(teacher_labels, task_labels),
         "ensemble_label": sc.argmax_label(ensemble) if ensemble else None,

@@ -74,10 +74,12 @@ def build_report(
         key=lambda kv: (any("near_duplicate" in m["reasons"] for m in kv[1]), len(kv[1])),
         reverse=True,
     )
+    kept_ids = {r.get("id") for r in kept}
     cluster_examples = [
         {
             "size": len(members) + 1,
             "representative": _example(by_id[rep]) if rep in by_id else {"id": rep},
+            "representative_kept": rep in kept_ids,  # it may be removed itself (leakage, low confidence)
             "duplicates": [_example(m) for m in members[:5]],
         }
         for rep, members in ranked[:10]
@@ -173,12 +175,8 @@ def render_markdown(report: dict[str, Any], png: Path | None) -> str:
         )
     gold = report["gold_accuracy"]
     if gold["all"]["n"]:
-        lines += [
-            "",
-            f"Teacher accuracy against gold: all {gold['all']['accuracy']} (n={gold['all']['n']}), "
-            f"kept {gold['kept']['accuracy']} (n={gold['kept']['n']}), "
-            f"removed {gold['removed']['accuracy']} (n={gold['removed']['n']}).",
-        ]
+        parts = [f"{name} {g['accuracy']} (n={g['n']})" for name, g in gold.items() if g["n"]]
+        lines += ["", f"Teacher accuracy against gold: {', '.join(parts)}."]
     means = report["mean_scores"]
     lines += ["", "| mean score | kept | removed |", "|---|---:|---:|"]
     lines += [f"| {k} | {_na(means['kept'][k])} | {_na(means['removed'][k])} |" for k in SCORE_KEYS]
@@ -195,7 +193,11 @@ def render_markdown(report: dict[str, Any], png: Path | None) -> str:
     if report["near_duplicate_clusters"]:
         lines += ["", "### Duplicate clusters (largest, near duplicates first)", ""]
         for c in report["near_duplicate_clusters"][:3]:
-            lines.append(f"- size {c['size']}, kept: {_short(c['representative'].get('text', ''))}")
+            rep = c["representative"]
+            fate = (
+                "kept" if c.get("representative_kept") else f"removed ({', '.join(rep.get('reasons', []))})"
+            )
+            lines.append(f"- size {c['size']}, {fate}: {_short(rep.get('text', ''))}")
             lines += [
                 f"  - {d['reasons'][0] if 'reasons' in d else ''}: {_short(d.get('text', ''))}"
                 for d in c["duplicates"][:3]

@@ -52,13 +52,26 @@ def majority_vote(labels: Sequence[str | None], order: Sequence[str] = ()) -> st
 
 
 def self_consistency(samples: Sequence[str | None]) -> float | None:
-    """Fraction of all samples (invalid ones included) equal to the majority label; None without samples."""
-    if not samples:
+    """Fraction of one teacher's samples (invalid ones included) equal to their majority label.
+
+    None with fewer than two samples: a single answer always agrees with itself.
+    """
+    if len(samples) < 2:
         return None
     winner = majority_vote(samples)
     if winner is None:
         return 0.0
     return sum(1 for s in samples if s == winner) / len(samples)
+
+
+def mean_self_consistency(per_teacher: Sequence[Sequence[str | None]]) -> float | None:
+    """Mean :func:`self_consistency` over the teachers that sampled at least twice (None: none did).
+
+    Each teacher's samples are judged on their own, so two teachers with one answer each give None
+    (their agreement is :func:`teacher_agreement`, not self-consistency).
+    """
+    scores = [s for s in (self_consistency(samples) for samples in per_teacher) if s is not None]
+    return sum(scores) / len(scores) if scores else None
 
 
 def teacher_agreement(teacher_labels: Sequence[str | None], label: str | None) -> float | None:

@@ -10,7 +10,8 @@ from typing import Any
 from tqdm import tqdm
 
 from llmkd.cli import warn
-from llmkd.generation.plan import plan_requests
+from llmkd.errors import BudgetExceeded
+from llmkd.generation.plan import latest_output, plan_requests
 from llmkd.generation.summary import TeacherRun, limits_line
 from llmkd.io.records import Item, TeacherOutput
 from llmkd.io.text_limits import text_token_budget, truncate_texts
@@ -52,6 +53,35 @@ def set_budget(teacher: Teacher, max_cost_usd: float | None, ledger: RunLedger) 
     """Give a paying teacher what is left of ``--max-cost-usd`` after the ledger's spend."""
     if max_cost_usd is not None and isinstance(teacher, SpendingTeacher):
         teacher.budget_usd = max_cost_usd - ledger.total_cost()
+
+
+class LabellingStopped(BudgetExceeded):
+    """``--max-cost-usd`` stopped a teacher: its key chains and what it did before the stop come along."""
+
+    def __init__(self, message: str, chains: dict[str, list[tuple[str, ...]]], run: TeacherRun) -> None:
+        super().__init__(message)
+        self.chains, self.run = chains, run
+
+
+def mark_pending(
+    records: list[dict[str, Any]],
+    chains: dict[str, dict[str, list[tuple[str, ...]]]],
+    ledger: RunLedger,
+    reason: str,
+) -> int:
+    """Mark ``pending`` (no label, ``error`` = ``reason``) every record some teacher has not answered yet,
+    so a partial ensemble never passes for the whole one; returns how many."""
+    marked = 0
+    for record in records:
+        waiting = any(
+            latest_output(ledger, chain) is None
+            for by_item in chains.values()
+            for chain in by_item.get(record["id"], [])
+        )
+        if waiting:
+            record.update(label=None, probs=None, rationale=None, status="pending", error=reason)
+            marked += 1
+    return marked
 
 
 class _Recorder:
@@ -134,6 +164,8 @@ def label_with_teacher(
             # Windows bound memory (requests in flight, futures) on very large inputs.
             for start_at in range(0, len(missing), LABEL_WINDOW):
                 teacher.label(missing[start_at : start_at + LABEL_WINDOW], on_result=record)
+    except BudgetExceeded as exc:
+        raise LabellingStopped(str(exc), plan.chains, stats) from None  # `finally` completes stats first
     finally:
         record.bar.close()
         stats.seconds = time.perf_counter() - start

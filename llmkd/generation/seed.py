@@ -99,6 +99,12 @@ def seed_cost_per_1000(
     return 1000.0 * total / n_items if n_items else 0.0
 
 
-def seed_rows(items: Sequence[Item]) -> list[dict[str, Any]]:
-    """``RUN/gold_seed.jsonl``: what finetune trains and selects on."""
-    return [{"id": item.id, "text": item.text, "label": item.label} for item in items]
+def seed_rows(items: Sequence[Item], existing: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """``RUN/gold_seed.jsonl``: what finetune trains and selects on. Corrections imported by
+    ``llmkd review import`` (``source: review``) stay unless the seed file has the same text."""
+    rows: list[dict[str, Any]] = [{"id": item.id, "text": item.text, "label": item.label} for item in items]
+    texts = {" ".join(item.text.split()) for item in items}
+    reviewed = [
+        r for r in existing if r.get("source") == "review" and " ".join(str(r["text"]).split()) not in texts
+    ]
+    return rows + [dict(r) for r in reviewed]

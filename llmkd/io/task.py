@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,9 +145,12 @@ def load_task(name_or_path: str | Path) -> Task:
         known = sorted(p.stem for p in prompts_dir().glob("*.yaml"))
         raise TaskError(f"no such task file (known tasks: {', '.join(known)})", path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise TaskError(f"not valid YAML: {str(exc).splitlines()[0]}", path) from None
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, path) from None
     except RecursionError:
         raise TaskError("not valid YAML: nested too deeply", path) from None
     if not isinstance(raw, dict):
@@ -155,7 +159,7 @@ def load_task(name_or_path: str | Path) -> Task:
         spec = TaskSpec.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise TaskError(first["msg"], path, _field_of(first)) from None
+        raise TaskError(first["msg"], path, _field_of(first), _line_of(text, first["loc"])) from None
     task = Task(spec=spec, path=path)
     for field_name, values in FIELD_PLACEHOLDERS.items():
         try:
@@ -167,5 +171,37 @@ def load_task(name_or_path: str | Path) -> Task:
                 f"bad placeholder {exc} (allowed here: {allowed}; write literal braces as {{{{ }}}})",
                 path,
                 field_name,
+                _line_of(text, (field_name,)),
             ) from None
     return task
+
+
+def _yaml_error(exc: yaml.YAMLError, path: Path) -> TaskError:
+    """``path:LINE: not valid YAML: PROBLEM (column C)`` from the parser's mark."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return TaskError(f"not valid YAML: {problem}", path)
+    return TaskError(f"not valid YAML: {problem} (column {mark.column + 1})", path, line=mark.line + 1)
+
+
+def _line_of(text: str, loc: Sequence[Any]) -> int | None:
+    """The 1-based line of the YAML node at ``loc`` (keys and list indices), or of its nearest parent
+    that exists; None for the document itself."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if k.value == str(part)]
+            if not found:
+                break
+            line, node = found[0][0].start_mark.line + 1, found[0][1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -253,14 +253,17 @@ def load_redaction_map(run_dir: str | Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in mapping.items()}
 
 
-def redact_items(items: Sequence[Item], run_dir: str | Path) -> list[Item]:
-    """Items with PII replaced by placeholders; the mapping is merged into ``RUN/redaction_map.json``.
+def redact_items(items: Sequence[Item], run_dir: str | Path, *, save: bool = True) -> list[Item]:
+    """Items with PII replaced by placeholders; the mapping is merged into ``RUN/redaction_map.json``
+    (unless ``save`` is False, as for a dry run).
 
     The existing mapping is loaded first, so a resumed run redacts every text exactly as before
     (same prompts, same ledger keys). Ids, gold labels and line numbers are kept.
     """
     redactor = Redactor(mapping=load_redaction_map(run_dir))
     out = [replace(item, text=redactor.redact(item.text)) for item in items]
+    if not save:
+        return out
     write_json(
         Path(run_dir) / MAP_FILE,
         {"placeholders": redactor.mapping, "counts": dict(sorted(redactor.counts.items()))},

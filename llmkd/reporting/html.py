@@ -10,6 +10,7 @@ from pathlib import Path
 from llmkd.run.files import atomic_write_text
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+_SECTION_MARKER = re.compile(r"^<!-- /?llmkd:[\w-]+ -->[ \t]*\n?", re.MULTILINE)  # report.md's stage sections
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
@@ -47,7 +48,7 @@ def markdown_to_html(markdown: str) -> str:
 def write_report_html(run_dir: str | Path, title: str = "llmkd report") -> Path:
     """Write ``run_dir/report.html`` from ``run_dir/report.md``; returns its path."""
     run_dir = Path(run_dir)
-    markdown = (run_dir / "report.md").read_text(encoding="utf-8")
+    markdown = _SECTION_MARKER.sub("", (run_dir / "report.md").read_text(encoding="utf-8"))
     body = markdown_to_html(embed_images(markdown, run_dir))
     page = (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -91,18 +91,48 @@ def confusion_matrix_plot(matrix: np.ndarray, labels: Sequence[str], path: str |
     return _save(fig, path)
 
 
-def reliability_diagram(curves: dict[str, list[dict[str, float]]], path: str | Path) -> Path:
-    """Accuracy against confidence per bin for each model (``name -> metrics.reliability_bins`` rows)."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+def reliability_figure(curves: dict[str, list[dict[str, float]]]) -> Figure:
+    """Accuracy against confidence per bin for each model, each point marked with its item count, over a
+    bar chart of the items per confidence bin (``name -> metrics.reliability_bins`` rows)."""
+    fig, (ax, counts) = plt.subplots(
+        2, 1, figsize=(5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
-    for name, rows in curves.items():
+    width = 1.0 / max(len(curves), 1)
+    for k, (name, rows) in enumerate(curves.items()):
         used = [r for r in rows if r["count"] > 0]
-        if used:
-            ax.plot([r["confidence"] for r in used], [r["accuracy"] for r in used], "o-", label=name)
+        if not used:
+            continue
+        line = ax.plot([r["confidence"] for r in used], [r["accuracy"] for r in used], "o-", label=name)[0]
+        for r in used:
+            ax.annotate(
+                f"n={r['count']}",
+                (r["confidence"], r["accuracy"]),
+                textcoords="offset points",
+                xytext=(-8, 6),
+                fontsize=8,
+                color=line.get_color(),
+                annotation_clip=False,
+            )
+        bin_width = rows[0]["upper"] - rows[0]["lower"]
+        counts.bar(
+            [r["lower"] + bin_width * width * (k + 0.5) for r in rows],
+            [r["count"] for r in rows],
+            width=bin_width * width,
+            color=line.get_color(),
+            label=name,
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
-    ax.set_title("Reliability diagram")
+    ax.set_title("Reliability diagram (numbers: items per bin)")
     ax.legend(loc="upper left")
-    return _save(fig, path)
+    counts.set_xlabel("confidence")
+    counts.set_ylabel("items")
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(curves: dict[str, list[dict[str, float]]], path: str | Path) -> Path:
+    """Write :func:`reliability_figure` as a PNG."""
+    return _save(reliability_figure(curves), path)

@@ -8,6 +8,7 @@ For a batch of B prompts that share a prefix (system prompt and few-shot turns) 
 3. labels of several tokens continue from the cache, repeated L times, in one more forward pass.
 
 A label's score is the sum of its token log-probs; the label distribution is the softmax over labels.
+Inputs go to the model's device (CPU or GPU); the scores come back on the CPU.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def _returned_cache(out: Any) -> Any:
     return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
 
+def _device(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
 def _expand_cache(cache: Any, batch: int) -> Any:
     expanded = copy.deepcopy(cache)
     if batch > 1:
@@ -45,7 +53,7 @@ def prefix_cache(model: Any, prefix_ids: list[int]) -> Any | None:
     """KV cache of the shared prefix (batch 1), or None for an empty prefix."""
     if not prefix_ids:
         return None
-    ids = torch.tensor([prefix_ids])
+    ids = torch.tensor([prefix_ids], device=_device(model))
     return _returned_cache(model(input_ids=ids, use_cache=True))
 
 
@@ -69,8 +77,9 @@ def label_logprobs(
         cache: KV cache of the shared prefix with batch size 1, from :func:`prefix_cache`.
 
     Returns:
-        Tensor (B, L) of summed log-probs.
+        Tensor (B, L) of summed log-probs, on the CPU.
     """
+    dev = _device(model)
     b, n_labels = len(suffixes), len(labels)
     width = max(len(s) for s in suffixes)
     ids = torch.full((b, width), pad_id, dtype=torch.long)
@@ -82,18 +91,18 @@ def label_logprobs(
     full_mask = torch.cat([torch.ones((b, prefix_len), dtype=torch.long), mask], dim=1)  # (B, P+S)
     past = _expand_cache(cache, b) if cache is not None else None
     out = model(
-        input_ids=ids,
-        attention_mask=full_mask,
-        position_ids=positions,
+        input_ids=ids.to(dev),
+        attention_mask=full_mask.to(dev),
+        position_ids=positions.to(dev),
         use_cache=True,
         **{_cache_kwarg(model): past},
     )
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (B, V)
-    first_ids = torch.tensor([lab[0] for lab in labels])
+    first_ids = torch.tensor([lab[0] for lab in labels], device=first.device)
     scores = first[:, first_ids]  # (B, L)
     longest = max(len(lab) for lab in labels)
     if longest == 1:
-        return scores
+        return scores.cpu()
 
     # Continue every (prompt, label) pair from the cache, rows prompt-major (B*L, ...): feeding
     # label tokens 0..n-2 scores tokens 1..n-1 (token 0 is scored above).
@@ -113,13 +122,13 @@ def label_logprobs(
     positions2 = real_len[:, None] + torch.arange(rest)[None, :]  # (B*L, rest)
     attn = torch.cat([full_mask.repeat_interleave(n_labels, dim=0), cont_mask.repeat(b, 1)], dim=1)
     out2 = model(
-        input_ids=cont.repeat(b, 1),
-        attention_mask=attn,
-        position_ids=positions2,
+        input_ids=cont.repeat(b, 1).to(dev),
+        attention_mask=attn.to(dev),
+        position_ids=positions2.to(dev),
         use_cache=False,
         **{_cache_kwarg(model): cache_after},
     )
     logp = torch.log_softmax(out2.logits.float(), dim=-1)  # (B*L, rest, V)
-    tgt = targets.repeat(b, 1)  # (B*L, rest)
+    tgt = targets.repeat(b, 1).to(logp.device)  # (B*L, rest)
     picked = logp.gather(-1, tgt.clamp(min=0)[..., None]).squeeze(-1) * (tgt >= 0)  # (B*L, rest)
-    return scores + picked.sum(-1).view(b, n_labels)
+    return (scores + picked.sum(-1).view(b, n_labels)).cpu()

@@ -9,8 +9,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from llmkd.io.task import Task
+from llmkd.models.device import resolve_device
 from llmkd.students.causal import CausalStudent, read_marker
 from llmkd.students.encoder import EncoderStudent
+
+__all__ = ["Student", "load_student", "resolve_device", "student_kind"]
 
 
 @runtime_checkable
@@ -57,15 +60,6 @@ def student_kind(folder: str | Path) -> str:
         RunError: ``llmkd_student.json`` is there but unreadable.
     """
     return "causal" if read_marker(folder) is not None else "encoder"
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``; other names unchanged."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def load_student(

@@ -45,6 +45,21 @@ def sample_distribution(labels: Sequence[str | None], task_labels: Sequence[str]
     return {label: valid.count(label) / len(valid) for label in task_labels}
 
 
+def reask_turns(
+    messages: list[dict[str, Any]], message: Message, tool_use_id: str | None, note: str
+) -> list[dict[str, Any]]:
+    """The conversation plus the model's bad answer and a user turn saying what was wrong: a failed
+    ``tool_result`` when it called the tool, else plain text."""
+    content: Any = note
+    if tool_use_id is not None:
+        content = [{"type": "tool_result", "tool_use_id": tool_use_id, "is_error": True, "content": note}]
+    return [
+        *messages,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]},
+        {"role": "user", "content": content},
+    ]
+
+
 class AnthropicTeacher(RemoteTeacher):
     """A Claude model answering through a forced tool call, one sample per request."""
 
@@ -181,26 +196,7 @@ class AnthropicTeacher(RemoteTeacher):
                 if round_ < self.options.max_reasks:
                     self.stats["reasks"] += 1
                     note = reask_message(error, labels, rationale=self.options.rationale)
-                    messages = [
-                        *messages,
-                        {
-                            "role": "assistant",
-                            "content": [b.model_dump(exclude_none=True) for b in message.content],
-                        },
-                        {
-                            "role": "user",
-                            "content": [
-                                {
-                                    "type": "tool_result",
-                                    "tool_use_id": tool.id,
-                                    "is_error": True,
-                                    "content": note,
-                                }
-                            ]
-                            if tool is not None
-                            else note,
-                        },
-                    ]
+                    messages = reask_turns(messages, message, tool.id if tool is not None else None, note)
                 continue
             return TeacherOutput(
                 label=answer.label,

@@ -25,6 +25,7 @@ from llmkd.errors import ConfigError, TeacherError
 from llmkd.io.readers import InputSpec, detect_format, read_items
 from llmkd.io.records import Item, TeacherOutput
 from llmkd.io.task import Task
+from llmkd.models.device import resolve_device
 from llmkd.models.embedded import QWEN_ALIASES, QWEN_NAME, SMOLLM2_NAME, local_profile, resolve_causal_model
 from llmkd.scoring.label_scoring import label_logprobs, prefix_cache
 from llmkd.teachers.base import ResultCallback, TeacherOptions, TeacherRequest
@@ -119,7 +120,7 @@ class LocalTeacher:
                 raise TeacherError(
                     f"cannot load causal LM {self.model_path!r}: {str(exc).splitlines()[0]}"
                 ) from None
-            self._lm = lm.eval().to(self.options.device)
+            self._lm = lm.eval().to(resolve_device(self.options.device))
             self._prefix_cache = prefix_cache(self._lm, self._prefix_ids)
         return self._lm
 

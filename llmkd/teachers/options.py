@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
+from llmkd.models.device import resolve_device
 from llmkd.models.embedded import local_profile
 from llmkd.teachers.base import TeacherOptions
 from llmkd.teachers.specs import teacher_kind
@@ -31,7 +32,13 @@ def teacher_options(settings: Mapping[str, Any]) -> TeacherOptions:
 
 def options_for(spec: str, settings: Mapping[str, Any], options: TeacherOptions) -> TeacherOptions:
     """``options`` for the teacher ``spec``: with ``few_shot`` unset, API teachers use the task's
-    examples and local ones their model's default (on with a ``few_shot_pool``)."""
-    if settings.get("few_shot") is None and teacher_kind(spec) in {"local", "hf"}:
+    examples and local ones their model's default (on with a ``few_shot_pool``). A local teacher's
+    ``device`` ``auto`` becomes ``cuda`` when a GPU is present, else ``cpu``."""
+    if teacher_kind(spec) not in {"local", "hf"}:
+        return options
+    device = resolve_device(options.device)
+    if device != options.device:
+        options = replace(options, device=device)
+    if settings.get("few_shot") is None:
         return replace(options, few_shot=bool(settings.get("few_shot_pool")) or local_profile(spec).few_shot)
     return options

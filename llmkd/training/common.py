@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections import Counter
@@ -167,6 +168,8 @@ def training_arguments(
     epoch, so ``--resume`` continues a killed run with the same result."""
     steps_per_epoch = max(1, -(-n_train // config.batch_size))
     epochs = config.epochs_for(n_train)
+    if config.report_to == "tensorboard":  # its default, under the checkpoints, is deleted after training
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(work.parent / "tensorboard"))
     return TrainingArguments(
         output_dir=str(work),
         num_train_epochs=epochs,
@@ -184,7 +187,7 @@ def training_arguments(
         logging_strategy="steps",
         logging_steps=max(1, steps_per_epoch * epochs // 50),
         label_names=label_names,
-        report_to=[],
+        report_to=[] if config.report_to == "none" else [config.report_to],
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,12 +19,36 @@ MIN_STEPS = 150  # small data gets more epochs; selection on the held-out split 
 MAX_AUTO_EPOCHS = 30
 
 
+# The packages transformers can report to each tracker through (any one of them will do).
+TRACKER_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "mlflow": ("mlflow",),
+    "wandb": ("wandb",),
+}
+
+
+def check_tracker(report_to: str) -> None:
+    """Fail on an unknown ``--report-to`` or one whose package is not installed, before any work."""
+    if report_to == "none":
+        return
+    packages = TRACKER_PACKAGES.get(report_to)
+    if packages is None:
+        known = ", ".join(["none", *TRACKER_PACKAGES])
+        raise ConfigError(f"--report-to must be one of {known}, got {report_to!r}")
+    if all(importlib.util.find_spec(package) is None for package in packages):
+        raise ConfigError(
+            f"--report-to {report_to}: the {packages[0]} package is not installed "
+            f"(pip install {packages[0]}, or --report-to none)"
+        )
+
+
 @dataclass
 class FinetuneConfig:
     """Flags of ``python -m llmkd.finetune``, shared by the encoder and causal trainers."""
 
     run: str | None = field(
-        default=None, metadata={"help": "run directory (holds labels.jsonl)", "metavar": "DIR"}
+        default=None,
+        metadata={"help": "run directory (holds labels.jsonl)", "metavar": "DIR", "required": True},
     )
     student: str = field(
         default="minilm",
@@ -166,6 +191,14 @@ class FinetuneConfig:
         default=1.0,
         metadata={"help": "causal student: share of rationale examples kept (0 = label task only)"},
     )
+    report_to: Literal["none", "tensorboard", "mlflow", "wandb"] = field(
+        default="none",
+        metadata={
+            "help": "experiment tracker that gets the training logs (transformers' report_to; its "
+            "package must be installed: tensorboard, mlflow or wandb); tensorboard logs go to "
+            "DIR/tensorboard unless TENSORBOARD_LOGGING_DIR is set; none: no tracking"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.student_kind not in ("encoder", "causal"):
@@ -190,6 +223,7 @@ class FinetuneConfig:
             raise ConfigError(f"--patience must be >= 0, got {self.patience}")
         if self.weight_decay < 0:
             raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        check_tracker(self.report_to)
         for name in ("epochs", "batch_size", "max_length", "lora_r"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

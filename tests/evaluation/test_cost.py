@@ -57,3 +57,15 @@ def test_report_html_and_api_cost_from_ledger(tmp_path, capsys):
     assert base64.b64decode(images[0].split(",", 1)[1]).startswith(PNG_MAGIC)
     assert "$2.6667" in (run / "report.md").read_text()  # cost per 1,000 items in the summary table
     assert "report.html" in capsys.readouterr().out
+
+
+def test_lexicon_teacher_is_not_said_to_write_rationales(tmp_path):
+    run = write_run(tmp_path)
+    gold = write_gold(tmp_path)
+    settings = {"task": "fin-sentiment", "teacher": ["lexicon"], "rationale": True}
+    (run / "generate_config.json").write_text(json.dumps(settings))
+    assert main(["--run", str(run), "--gold", str(gold), "--no-plots"]) == 0
+    speed = json.loads((run / "eval.json").read_text())["teacher_speed"]
+    assert speed["lexicon"]["rationale"] is None
+    report = (run / "report.md").read_text()
+    assert "Local teacher `lexicon`" in report and "rationales" not in report

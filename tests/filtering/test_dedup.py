@@ -133,3 +133,20 @@ def test_demo_templates_are_clustered() -> None:
     outlook = [i for i, t in enumerate(texts) if "reiterated its full-year outlook and continues" in t]
     assert len(outlook) == 5 and sizes[dups.cluster[outlook[0]]] == 5
     assert len({dups.cluster[i] for i in outlook}) == 1
+
+
+def test_progress_bars_reach_100_percent(capsys: pytest.CaptureFixture[str]) -> None:
+    texts = [
+        normalize_text(f"Company {i} reported quarterly sales up {i} percent on strong demand.")
+        for i in range(50)
+    ]
+    texts += texts[:3]  # some exact and near duplicates, so the verify bar has pairs to count
+    find_duplicates(texts, threshold=0.5, progress=True)
+    err = capsys.readouterr().err
+    finals = {}
+    for chunk in err.replace("\n", "\r").split("\r"):
+        if ":" in chunk and "|" in chunk:
+            finals[chunk.split(":")[0].strip()] = chunk
+    assert {"hash", "minhash", "verify"} <= set(finals)
+    assert "53/53" in finals["hash"] and "100%" in finals["hash"]
+    assert all("100%" in line for line in finals.values()), finals

@@ -33,11 +33,19 @@ def test_votes_and_agreement_by_hand() -> None:
     assert sc.self_consistency(["a", "a", "b", None]) == 0.5  # 2 of 4 samples agree with "a"
     assert sc.self_consistency(["a", "a", "a"]) == 1.0
     assert sc.self_consistency([]) is None
-    assert sc.self_consistency([None]) == 0.0
+    assert sc.self_consistency(["a"]) is None  # one answer always agrees with itself
+    assert sc.self_consistency([None, None]) == 0.0
     assert sc.teacher_agreement(["a", "a", "b"], "a") == pytest.approx(2 / 3)
     assert sc.teacher_agreement(["a", None], "a") == 0.5  # an invalid teacher does not agree
     assert sc.teacher_agreement(["a"], "a") is None  # undefined with one teacher
     assert sc.teacher_agreement(["a", "b"], None) is None
+
+
+def test_self_consistency_is_per_teacher_and_absent_for_single_answers() -> None:
+    assert sc.mean_self_consistency([["a"]]) is None  # one teacher, one sample
+    assert sc.mean_self_consistency([["a"], ["b"]]) is None  # two teachers disagreeing: agreement's job
+    assert sc.mean_self_consistency([["a", "a", "b"], ["b"], []]) == pytest.approx(2 / 3)
+    assert sc.mean_self_consistency([["a", "a"], ["b", "c"]]) == pytest.approx(0.75)  # (1 + 0.5) / 2
 
 
 def test_ensemble_by_hand() -> None:
@@ -87,3 +95,26 @@ def test_rationale_consistency_by_hand() -> None:
     assert sc.rationale_consistency("Profit rose and sales grew.", "neutral", labels, lex) is False
     assert sc.rationale_consistency(None, "positive", labels, lex) is None
     assert sc.rationale_consistency("Rates rose.", "hawkish", ["hawkish", "dovish", "neutral"], lex) is None
+
+
+def _view(label: str, samples: list[str]) -> dict:
+    return {"label": label, "probs": None, "status": "ok", "samples": samples}
+
+
+def test_record_scores_self_consistency_means_something() -> None:
+    from llmkd.filtering.policy import record_scores
+    from llmkd.scoring.lexicon import LEXICON_PATH
+
+    lexicon = load_lexicon(LEXICON_PATH)
+    labels = ["positive", "negative", "neutral"]
+
+    def scores(teachers: dict) -> dict:
+        record = {"text": "Sales rose.", "label": "positive", "teachers": teachers}
+        return record_scores(record, labels, lexicon)
+
+    one = scores({"local": _view("positive", ["positive"])})
+    assert one["self_consistency"] is None and one["teacher_agreement"] is None
+    two = scores({"local": _view("positive", ["positive"]), "lexicon": _view("negative", ["negative"])})
+    assert two["self_consistency"] is None and two["teacher_agreement"] == 0.5
+    sampled = scores({"gpt": _view("positive", ["positive", "positive", "negative", "positive"])})
+    assert sampled["self_consistency"] == 0.75

@@ -79,3 +79,37 @@ def test_not_yaml_and_missing(tmp_path: Path) -> None:
         load_task(str(_write(tmp_path, "labels: [unclosed")))
     with pytest.raises(TaskError, match=r"known tasks: .*fin-sentiment"):
         load_task("no-such-task")
+
+
+def test_yaml_error_names_line_and_column(tmp_path: Path) -> None:
+    text = 'name: bad\nlabels:\n  up: goes up\n  down: "goes down\nsystem: x\n'  # unclosed quote
+    with pytest.raises(TaskError) as err:
+        load_task(str(_write(tmp_path, "name: bad\nlabels: {up: a, down: b]\nsystem: x\n")))
+    assert str(err.value).startswith(f"{tmp_path / 'bad.yaml'}:2: not valid YAML: ")
+    assert "(column 24)" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(TaskError) as err:
+        load_task(str(_write(tmp_path, text)))
+    assert str(err.value).startswith(f"{tmp_path / 'bad.yaml'}:") and "not valid YAML" in str(err.value)
+    assert err.value.line is not None and err.value.line >= 4
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("name: bad\nlabels: {up: a}\nsystem: x\nuser_template: '{text}'\n", ":2: field 'labels': "),
+        (
+            "name: bad\nlabels: {up: a, down: b}\nsystem: x\nuser_template: '{text}'\nfew_shot:\n"
+            "  - text: rose\n    label: up\n  - label: down\n",
+            ":8: field 'few_shot.1.text': ",
+        ),
+        (
+            "name: bad\nlabels: {up: a, down: b}\nsystem: '{nope}'\nuser_template: '{text}'\n",
+            ":3: field 'system': ",
+        ),
+    ],
+)
+def test_bad_field_names_file_line_and_field(tmp_path: Path, text: str, where: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(TaskError) as err:
+        load_task(str(path))
+    assert str(err.value).startswith(f"{path}{where}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from llmkd.io.task import load_task
 from llmkd.teachers import TeacherOptions, build_teacher
@@ -73,3 +75,6 @@ def test_options_from_a_saved_generate_config() -> None:
     assert options_for("gpt-4o", saved, options).few_shot is True
     assert options_for("local", {**saved, "few_shot_pool": "pool.txt"}, options).few_shot is True
     assert options_for("local", {**saved, "few_shot": True}, options) is options
+    # --device auto (generate's default): a local teacher runs on the GPU when there is one.
+    auto = replace(options, device="auto")
+    assert options_for("local", saved, auto).device == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -88,3 +88,30 @@ def test_seed_only_student(tmp_path: Path, tiny_bert_dir: Path) -> None:
     (run / "gold_seed.jsonl").unlink()
     with pytest.raises(RunError, match=r"gold_seed\.jsonl: missing"):
         main(["--run", str(run), "--student", str(tiny_bert_dir), "--seed-only"])
+
+
+def test_evaluate_shows_teacher_seed_only_and_distilled_student(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    from llmkd.evaluate import main as evaluate_main
+
+    run = seeded_run(tmp_path)
+    args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "1"]
+    assert main(args) == 0 and main([*args, "--seed-only"]) == 0
+    gold = tmp_path / "test.jsonl"
+    write_jsonl(
+        gold, [{"text": f"test {i}: {WORDS[label]}", "label": label} for i, label in enumerate(LABELS * 2)]
+    )
+    assert evaluate_main(["--run", str(run), "--gold", str(gold), "--no-time-teacher", "--no-plots"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["seed_only_student"]["n"] == 6 and result["student"]["n"] == 6
+    report = (run / "report.md").read_text()
+    assert "teacher, seed-only student, distilled student" in report
+    assert "| seed-only student |" in report
+
+
+def test_causal_student_trains_and_selects_on_the_seed(tmp_path: Path, tiny_llama: Path) -> None:
+    run = seeded_run(tmp_path, n_teacher=9, n_seed=6)
+    args = ["--run", str(run), "--student-kind", "causal", "--student", str(tiny_llama), "--epochs", "1"]
+    assert main([*args, "--batch-size", "4", "--rationale-weight", "0"]) == 0
+    metrics = json.loads((run / "finetune_metrics.json").read_text())
+    assert metrics["selected_on"] == "gold seed" and metrics["n_seed_dev"] == 3
+    assert metrics["held_out_scored"] == 3

@@ -121,6 +121,7 @@ def given_flags(config_cls: type[Any], argv: Sequence[str] | None) -> set[str]:
     parser = build_parser(config_cls, "", "")
     for action in parser._actions:
         action.default = argparse.SUPPRESS  # so only the flags given land in the namespace
+        action.required = False
     namespace, _ = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
     return set(vars(namespace))
 

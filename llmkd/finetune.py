@@ -51,7 +51,8 @@ def summary(metrics: dict[str, Any]) -> str:
         saved = f"causal student saved to {Path(metrics['student']).parent}"
     else:
         saved = f"student saved to {metrics['student']}"
-    return f"finetune: {saved} (held-out accuracy vs teacher {shown}, {metrics['runtime_s']:.1f} s)"
+    against = "the gold seed" if metrics.get("selected_on") == "gold seed" else "teacher labels"
+    return f"finetune: {saved} (held-out accuracy on {against} {shown}, {metrics['runtime_s']:.1f} s)"
 
 
 def main(argv: list[str] | None = None) -> int:

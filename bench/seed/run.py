@@ -214,8 +214,10 @@ def run_seeded(setting: str, teacher: str, size: int, draw: int, threads: int) -
         )
     filter_main(["--run", str(run), "--no-progress"])
     finetune_main(["--run", str(run)])
+    trained = {"student": finetune_summary(run)}
     finetune_main(["--run", str(run), "--seed-only"])
-    save(name, setting, teacher, size, draw, run, teacher_labels, started, threads)
+    trained["seed_only_student"] = finetune_summary(run)
+    save(name, setting, teacher, size, draw, run, teacher_labels, started, threads, trained)
 
 
 def run_teacher_only(setting: str, teacher: str, threads: int) -> None:
@@ -238,7 +240,24 @@ def run_teacher_only(setting: str, teacher: str, threads: int) -> None:
         )
     filter_main(["--run", str(run), "--no-progress"])
     finetune_main(["--run", str(run)])
-    save(name, setting, teacher, 0, None, run, teacher_labels, started, threads)
+    save(
+        name,
+        setting,
+        teacher,
+        0,
+        None,
+        run,
+        teacher_labels,
+        started,
+        threads,
+        {"student": finetune_summary(run)},
+    )
+
+
+def finetune_summary(run: Path) -> dict[str, Any]:
+    """What finetune_metrics.json says about the student just trained (without the log history)."""
+    metrics = json.loads((run / "finetune_metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k != "log_history"}
 
 
 def save(
@@ -251,6 +270,7 @@ def save(
     teacher_labels: Path,
     started: float,
     threads: int,
+    trained: dict[str, Any],
 ) -> None:
     result: dict[str, Any] = {
         "name": name,
@@ -258,11 +278,7 @@ def save(
         "teacher": teacher,
         "seed_size": size,
         "draw": draw,
-        "finetune": {
-            k: v
-            for k, v in json.loads((run / "finetune_metrics.json").read_text()).items()
-            if k != "log_history"
-        },
+        "finetune": trained,
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
         ).stdout.strip(),

@@ -129,21 +129,7 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
             "",
         ]
     for name in ("student", "teacher"):
-        scored = result[name]
-        if not scored:
-            continue
-        parts += [
-            f"### {name.capitalize()} per class",
-            "",
-            "| label | precision | recall | F1 | support |",
-            "|---|---|---|---|---|",
-        ]
-        for label, row in scored["per_class"].items():
-            parts.append(
-                f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
-                f"{row['support']} |"
-            )
-        parts.append("")
+        parts += per_class_markdown(name, result[name])
     if result["student"]:
         s = result["student"]
         parts += [
@@ -160,6 +146,18 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
     if result["figures"]:
         parts += ["### Figures", "", *[f"![{name}]({name})" for name in result["figures"]], ""]
     return "\n".join(parts)
+
+
+def per_class_markdown(name: str, scored: dict[str, Any] | None) -> list[str]:
+    """Precision, recall, F1 and support per label of ``name`` (nothing when it was not scored)."""
+    if not scored:
+        return []
+    rows = [
+        f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
+        for label, r in scored["per_class"].items()
+    ]
+    header = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    return [f"### {name.capitalize()} per class", "", *header, *rows, ""]
 
 
 def seed_comparison(result: dict[str, Any]) -> list[str]:

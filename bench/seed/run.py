@@ -216,7 +216,7 @@ def run_seeded(setting: str, teacher: str, size: int, draw: int, threads: int) -
     finetune_main(["--run", str(run)])
     trained = {"student": finetune_summary(run)}
     finetune_main(["--run", str(run), "--seed-only"])
-    trained["seed_only_student"] = finetune_summary(run)
+    trained["seed_only_student"] = finetune_summary(run / "student-seed-only")  # its metrics lie beside it
     save(name, setting, teacher, size, draw, run, teacher_labels, started, threads, trained)
 
 
@@ -254,9 +254,10 @@ def run_teacher_only(setting: str, teacher: str, threads: int) -> None:
     )
 
 
-def finetune_summary(run: Path) -> dict[str, Any]:
-    """What finetune_metrics.json says about the student just trained (without the log history)."""
-    metrics = json.loads((run / "finetune_metrics.json").read_text())
+def finetune_summary(folder: Path) -> dict[str, Any]:
+    """What ``folder/finetune_metrics.json`` (the run's, or a student's saved outside RUN/student) says about
+    that student (without the log history)."""
+    metrics = json.loads((folder / "finetune_metrics.json").read_text())
     return {k: v for k, v in metrics.items() if k != "log_history"}
 
 

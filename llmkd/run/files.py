@@ -59,6 +59,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         yield tmp
+        # Libraries write some files owner-only (safetensors does): give everything the umask's bits.
+        for inner in tmp.rglob("*"):
+            os.chmod(inner, shared_mode(directory=inner.is_dir()))
         os.chmod(tmp, shared_mode(directory=True))
         old = path.with_name(f".{path.name}.old") if path.exists() else None
         if old is not None:

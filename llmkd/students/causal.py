@@ -12,7 +12,6 @@ causal LM with the adapter merged in, its tokenizer and ``llmkd_student.json``).
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from tqdm.auto import tqdm
 from llmkd.errors import ConfigError, RunError
 from llmkd.io.task import Task
 from llmkd.models.embedded import resolve_causal_model
-from llmkd.run.files import atomic_write_text, write_json
+from llmkd.run.files import atomic_dir, atomic_write_text, write_json
 from llmkd.scoring.label_scoring import label_logprobs, prefix_cache
 from llmkd.students.encoder import quiet_transformers, weights_size_mb
 from llmkd.students.lora import resolve_targets
@@ -254,10 +253,7 @@ def add_causal_lora(model: Any, r: int, alpha: int, dropout: float, targets: str
 
 def save_causal(peft_model: Any, tokenizer: Any, output: Path, marker: dict[str, Any], card: str) -> None:
     """Write ``output/adapter`` and ``output/merged`` into a temp folder, then swap it in."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.parent / f".{output.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(output) as tmp:
         with quiet_transformers():
             peft_model.save_pretrained(tmp / "adapter")
             tokenizer.save_pretrained(tmp / "adapter")
@@ -267,12 +263,3 @@ def save_causal(peft_model: Any, tokenizer: Any, output: Path, marker: dict[str,
         for folder in (tmp / "merged", tmp):
             write_json(folder / MARKER, marker)
         atomic_write_text(tmp / "merged" / "README.md", card)
-        old = output.parent / f".{output.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if output.exists():
-            output.rename(old)
-        tmp.rename(output)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

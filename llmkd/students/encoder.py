@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,6 +21,7 @@ from transformers.utils import logging as hf_logging
 
 from llmkd.errors import ConfigError, RunError
 from llmkd.models.embedded import resolve_encoder_model
+from llmkd.run.files import atomic_dir
 from llmkd.students.lora import resolve_targets
 from llmkd.students.pooled import PooledClassifierConfig, mean_pooled_classifier, trained_pooling
 
@@ -167,22 +166,11 @@ def save_student(
     An existing ``target`` is replaced only once the new one is complete.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    old = target.parent / f".{target.name}.old"
-    try:
+    with atomic_dir(target) as tmp:
         with quiet_transformers():
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
         (tmp / "README.md").write_text(card, encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-        tmp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -23,7 +23,9 @@ def test_report_to_none_is_the_default_and_reaches_training_arguments(tmp_path: 
     assert config.report_to == "none"
     args = training_arguments(config, tmp_path / "work", 40, True, ["labels"])
     assert args.report_to == []
-    config = parse_config(FinetuneConfig, ["--run", str(tmp_path), "--report-to", "none"], prog="finetune", description="")
+    config = parse_config(
+        FinetuneConfig, ["--run", str(tmp_path), "--report-to", "none"], prog="finetune", description=""
+    )
     assert config.report_to == "none"
 
 

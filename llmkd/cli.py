@@ -8,7 +8,10 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
 
 from llmkd.errors import ConfigError, LlmkdError
 from llmkd.io.secrets import scrub_secrets
@@ -155,3 +158,18 @@ def run_cli(main: Callable[[], int | None]) -> None:
         )
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def read_yaml_config(path: str, flag: str = "--config") -> Any:
+    """The parsed YAML file given to ``flag`` (an empty file is ``{}``).
+
+    Raises:
+        ConfigError: the file is missing or not valid YAML (the message names the flag and the file).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{flag} {path}: no such file")
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{flag} {path}: not valid YAML: {str(exc).splitlines()[0]}") from None

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tqdm.auto import tqdm
 
-from llmkd.cli import build_parser, run_cli
+from llmkd.cli import build_parser, read_yaml_config, run_cli
 from llmkd.errors import ConfigError, RunError
 from llmkd.filtering.config import HINTS, FilterConfig
 from llmkd.filtering.policy import add_dawid_skene, cap_labels, mark_duplicates, policy_reasons, record_scores
@@ -131,13 +130,7 @@ def _policy(cfg: FilterConfig) -> dict[str, Any]:
 
 def load_policy(path: str) -> dict[str, Any]:
     """Read a policy YAML (a ``policy:`` block, or a top-level mapping) into FilterConfig field values."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--config {path}: no such file")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml_config(path)
     policy = data.get("policy", data) if isinstance(data, dict) else None
     if not isinstance(policy, dict):
         raise ConfigError(f"--config {path}: expected a mapping under 'policy:'")

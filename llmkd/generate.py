@@ -155,13 +155,9 @@ def _audit_seed(
     """Every teacher labels the gold seed (cached like any call); learn the corrections, write the seed,
     its labels, the corrections and the audit, and print the audit table."""
     sent = redact_items(seed_items, run_dir) if config.redact else seed_items
-    chains, costs = {}, {}
-    for spec_name, teacher in zip(config.teacher, teachers, strict=True):
-        set_budget(teacher, config.max_cost_usd, ledger)
-        chains[teacher.name], _ = label_with_teacher(
-            teacher, sent, samples_for(spec_name, config.samples), ledger, max_resends=config.max_resends
-        )
-        costs[teacher.name] = seed_cost_per_1000(ledger, chains[teacher.name], len(seed_items))
+    chains: dict[str, dict[str, list[tuple[str, ...]]]] = {}
+    _label_each(config, teachers, sent, ledger, chains, [])
+    costs = {name: seed_cost_per_1000(ledger, by_item, len(seed_items)) for name, by_item in chains.items()}
     raw = build_records(seed_items, task, chains, ledger)
     learned = learn_corrections(raw, task.labels) if config.correct else SeedCorrections()
     previous = list(read_jsonl(run_dir / SEED_FILE)) if (run_dir / SEED_FILE).is_file() else []
@@ -227,18 +223,7 @@ def _label_all(
             set_budget(teachers[0], config.max_cost_usd, ledger)
             new = augment_with(teachers[0], task, sent, config.augment, ledger)
             items, sent = items + new, sent + new
-        for spec_name, teacher in zip(config.teacher, teachers, strict=True):
-            set_budget(teacher, config.max_cost_usd, ledger)
-            chains[teacher.name], stats = label_with_teacher(
-                teacher,
-                sent,
-                samples_for(spec_name, config.samples),
-                ledger,
-                max_resends=config.max_resends,
-                batch=config.batch,
-                batch_poll_s=config.batch_poll_s,
-            )
-            runs.append(stats)
+        _label_each(config, teachers, sent, ledger, chains, runs)
     except BudgetExceeded as exc:
         if isinstance(exc, LabellingStopped):
             chains[exc.run.teacher] = exc.chains
@@ -251,6 +236,30 @@ def _label_all(
                 ).chains
         return items, chains, runs, exc
     return items, chains, runs, None
+
+
+def _label_each(
+    config: GenerateConfig,
+    teachers: Sequence[Teacher],
+    sent: list[Item],
+    ledger: RunLedger,
+    chains: dict[str, dict[str, list[tuple[str, ...]]]],
+    runs: list[TeacherRun],
+) -> None:
+    """Every teacher labels ``sent`` in turn, within the budget; fills ``chains`` and ``runs`` as it goes
+    (so a budget stop keeps what the teachers before it did)."""
+    for spec_name, teacher in zip(config.teacher, teachers, strict=True):
+        set_budget(teacher, config.max_cost_usd, ledger)
+        chains[teacher.name], stats = label_with_teacher(
+            teacher,
+            sent,
+            samples_for(spec_name, config.samples),
+            ledger,
+            max_resends=config.max_resends,
+            batch=config.batch,
+            batch_poll_s=config.batch_poll_s,
+        )
+        runs.append(stats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llmkd import evaluate, filter, finetune, generate
-from llmkd.cli import build_parser, parse_config, run_cli
+from llmkd.cli import build_parser, parse_config, read_yaml_config, run_cli
 from llmkd.errors import ConfigError
 from llmkd.evaluation.config import EvaluateConfig
 from llmkd.filtering.config import FilterConfig
@@ -112,13 +110,7 @@ def load_sections(path: str) -> dict[str, dict[str, Any]]:
     Raises:
         ConfigError: the file is missing or not YAML, or names an unknown section or flag.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--config {path}: no such file")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml_config(path)
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected sections generate:, filter:, finetune:, evaluate:")
     sections: dict[str, dict[str, Any]] = {}

@@ -79,9 +79,11 @@ def test_thousand_items_with_faults_each_once_and_exact_cost(task) -> None:
     assert sum(o.status == "ok" for o in outputs) >= 995
     outcomes = server.record.outcomes
     assert outcomes["500"] + outcomes["429"] > 100 and outcomes["slow"] > 10
-    # every failed attempt was retried, the slow ones included: the client gave up on them at its
-    # 1 s timeout instead of waiting out the server's 2 s (waited out, they would have been answers)
-    assert t.stats["retries"] >= outcomes["429"] + outcomes["500"] + outcomes["503"] + outcomes["slow"]
+    # every failed attempt was retried (the slow ones included: the client gave up on them at its 1 s
+    # timeout instead of waiting out the server's 2 s), unless it was an item's last allowed attempt
+    failed_attempts = outcomes["429"] + outcomes["500"] + outcomes["503"] + outcomes["slow"]
+    gave_up = sum(o.status != "ok" for o in outputs)
+    assert t.stats["retries"] + gave_up >= failed_attempts
     assert t.stats["reasks"] > 30
     assert answering.most == 64  # concurrency 64 really ran 64 requests at once
     # cost: every response the server sent, usage x price (cached input at its own price)

@@ -57,6 +57,33 @@ def prefix_cache(model: Any, prefix_ids: list[int]) -> Any | None:
     return _returned_cache(model(input_ids=ids, use_cache=True))
 
 
+def _left_padded(suffixes: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, mask)``, each ``(B, S)``: the prompts right-aligned, so every last position is a prompt end."""
+    width = max(len(s) for s in suffixes)
+    ids = torch.full((len(suffixes), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(suffixes), width), dtype=torch.long)
+    for row, suffix in enumerate(suffixes):
+        ids[row, width - len(suffix) :] = torch.tensor(list(suffix))
+        mask[row, width - len(suffix) :] = 1
+    return ids, mask
+
+
+def _continuations(
+    labels: Sequence[Sequence[int]], rest: int, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per label ``(inputs, mask, targets)``, each ``(L, rest)``: tokens 0..n-2 fed, 1..n-1 scored (-1: none)."""
+    cont = torch.full((len(labels), rest), pad_id, dtype=torch.long)
+    cont_mask = torch.zeros((len(labels), rest), dtype=torch.long)
+    targets = torch.full((len(labels), rest), -1, dtype=torch.long)
+    for j, lab in enumerate(labels):
+        n = len(lab) - 1
+        if n:
+            cont[j, :n] = torch.tensor(list(lab[:-1]))
+            cont_mask[j, :n] = 1
+            targets[j, :n] = torch.tensor(list(lab[1:]))
+    return cont, cont_mask, targets
+
+
 @torch.inference_mode()
 def label_logprobs(
     model: Any,
@@ -81,12 +108,7 @@ def label_logprobs(
     """
     dev = _device(model)
     b, n_labels = len(suffixes), len(labels)
-    width = max(len(s) for s in suffixes)
-    ids = torch.full((b, width), pad_id, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
-    for row, suffix in enumerate(suffixes):
-        ids[row, width - len(suffix) :] = torch.tensor(list(suffix))
-        mask[row, width - len(suffix) :] = 1
+    ids, mask = _left_padded(suffixes, pad_id)  # (B, S)
     positions = (prefix_len + mask.cumsum(-1) - 1).clamp(min=prefix_len)  # (B, S)
     full_mask = torch.cat([torch.ones((b, prefix_len), dtype=torch.long), mask], dim=1)  # (B, P+S)
     past = _expand_cache(cache, b) if cache is not None else None
@@ -107,15 +129,7 @@ def label_logprobs(
     # Continue every (prompt, label) pair from the cache, rows prompt-major (B*L, ...): feeding
     # label tokens 0..n-2 scores tokens 1..n-1 (token 0 is scored above).
     rest = longest - 1
-    cont = torch.full((n_labels, rest), pad_id, dtype=torch.long)
-    cont_mask = torch.zeros((n_labels, rest), dtype=torch.long)
-    targets = torch.full((n_labels, rest), -1, dtype=torch.long)
-    for j, lab in enumerate(labels):
-        n = len(lab) - 1
-        if n:
-            cont[j, :n] = torch.tensor(list(lab[:-1]))
-            cont_mask[j, :n] = 1
-            targets[j, :n] = torch.tensor(list(lab[1:]))
+    cont, cont_mask, targets = _continuations(labels, rest, pad_id)  # (L, rest) each
     cache_after = _returned_cache(out)
     cache_after.batch_repeat_interleave(n_labels)
     real_len = (mask.sum(-1) + prefix_len).repeat_interleave(n_labels)  # (B*L,) tokens before the label

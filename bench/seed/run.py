@@ -55,6 +55,10 @@ DATA, RUNS, RESULTS = HERE / "data", HERE / "runs", HERE / "results"
 SHARED = ROOT.parent / "shared" / "data"
 TFNS_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
 TASKS = {"fomc": "monetary-policy", "phrasebank": "fin-sentiment", "tweets": "fin-sentiment"}
+# The code this process runs: HEAD when it started (a commit landing mid-run does not change it).
+COMMIT = subprocess.run(
+    ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+).stdout.strip()
 TEACHERS = {"gpt4": "openai-compatible:gpt-4-recorded", "simulated": "openai-compatible:simulated-gpt-4"}
 
 
@@ -280,9 +284,7 @@ def save(
         "seed_size": size,
         "draw": draw,
         "finetune": trained,
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip(),
+        "commit": COMMIT,
         "machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": threads},
     }
     if size:

@@ -195,67 +195,29 @@ def label_tests(setting: str, teacher: str, flags: list[str]) -> Path:
     return run / "labels.jsonl"
 
 
-def run_seeded(setting: str, teacher: str, size: int, draw: int, threads: int) -> None:
-    """Seed + teacher student and seed-only student for one seed draw; writes results/<name>.json."""
-    name = f"{setting}-{teacher}-n{size}-d{draw}"
+def run_student(setting: str, teacher: str, size: int, draw: int, threads: int) -> None:
+    """One run of the default pipeline; writes results/<name>.json.
+
+    With ``size`` > 0: a seed of ``size`` items (draw ``draw``), the seed + teacher student and the seed-only
+    student. With ``size`` 0: the student from teacher labels only.
+    """
+    name = f"{setting}-{teacher}-" + (f"n{size}-d{draw}" if size else "teacher-only")
     run = RUNS / name
-    seed = draw_seed(setting, size, draw)
+    seed_flags = ["--gold-seed", str(draw_seed(setting, size, draw))] if size else []
     started = time.perf_counter()
     with teacher_server(setting, teacher) as flags:
         teacher_labels = label_tests(setting, teacher, flags)
-        generate_main(
-            [
-                "--input",
-                str(DATA / f"{setting}_pool.jsonl"),
-                "--task",
-                TASKS[setting],
-                "--run",
-                str(run),
-                "--gold-seed",
-                str(seed),
-                *flags,
-            ]
-        )
+        pool = str(DATA / f"{setting}_pool.jsonl")
+        generate_main(["--input", pool, "--task", TASKS[setting], "--run", str(run), *seed_flags, *flags])
     filter_main(["--run", str(run), "--no-progress"])
     finetune_main(["--run", str(run)])
     trained = {"student": finetune_summary(run)}
-    finetune_main(["--run", str(run), "--seed-only"])
-    trained["seed_only_student"] = finetune_summary(run / "student-seed-only")  # its metrics lie beside it
-    save(name, setting, teacher, size, draw, run, teacher_labels, started, threads, trained)
-
-
-def run_teacher_only(setting: str, teacher: str, threads: int) -> None:
-    """The student from teacher labels only (no seed)."""
-    name = f"{setting}-{teacher}-teacher-only"
-    run = RUNS / name
-    started = time.perf_counter()
-    with teacher_server(setting, teacher) as flags:
-        teacher_labels = label_tests(setting, teacher, flags)
-        generate_main(
-            [
-                "--input",
-                str(DATA / f"{setting}_pool.jsonl"),
-                "--task",
-                TASKS[setting],
-                "--run",
-                str(run),
-                *flags,
-            ]
-        )
-    filter_main(["--run", str(run), "--no-progress"])
-    finetune_main(["--run", str(run)])
-    save(
-        name,
-        setting,
-        teacher,
-        0,
-        None,
-        run,
-        teacher_labels,
-        started,
-        threads,
-        {"student": finetune_summary(run)},
-    )
+    if size:
+        finetune_main(["--run", str(run), "--seed-only"])
+        trained["seed_only_student"] = finetune_summary(
+            run / "student-seed-only"
+        )  # its metrics lie beside it
+    save(name, setting, teacher, size, draw if size else None, run, teacher_labels, started, threads, trained)
 
 
 def finetune_summary(folder: Path) -> dict[str, Any]:
@@ -343,9 +305,9 @@ def main() -> None:
     if args.command == "prepare":
         prepare()
     elif args.command == "run":
-        run_seeded(args.setting, args.teacher, args.seed_size, args.draw, args.threads)
+        run_student(args.setting, args.teacher, args.seed_size, args.draw, args.threads)
     elif args.command == "teacher-only":
-        run_teacher_only(args.setting, args.teacher, args.threads)
+        run_student(args.setting, args.teacher, 0, 0, args.threads)
     else:
         table()
 

@@ -70,9 +70,13 @@ def build_parser(config_cls: type[Any], prog: str, description: str) -> argparse
     parser.required_help = {}
     required = parser.add_argument_group("required flags")
     hints = typing.get_type_hints(config_cls)
-    own = set(vars(config_cls).get("__annotations__", {}))
-    # The class's own flags first, then those it includes (e.g. the input columns).
-    for f in sorted(dataclasses.fields(config_cls), key=lambda f: f.name not in own):
+    # The class's own flags first, then those of each class it extends, nearest first (the input columns
+    # come last).
+    depth: dict[str, int] = {}
+    for level, cls in enumerate(config_cls.__mro__):
+        for name in vars(cls).get("__annotations__", {}):
+            depth.setdefault(name, level)
+    for f in sorted(dataclasses.fields(config_cls), key=lambda f: depth.get(f.name, 0)):
         if f.metadata.get("cli") is False:
             continue
         flag = "--" + f.name.replace("_", "-")

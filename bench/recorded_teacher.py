@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -72,13 +71,7 @@ def main() -> None:
     parser.add_argument("--answers", default=str(ANSWERS), help="the recorded answers CSV")
     args = parser.parse_args()
     server = RecordedTeacherServer(read_answers(Path(args.answers), args.model))
-    server.start()
-    print(server.port, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    server.serve_until_interrupted()
 
 
 if __name__ == "__main__":

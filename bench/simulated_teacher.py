@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import math
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -155,13 +154,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     args = parser.parse_args()
     server = SimulatedTeacherServer([read_gold(path) for path in args.gold], args.latency)
-    server.start()
-    print(server.port, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    server.serve_until_interrupted()
 
 
 if __name__ == "__main__":

@@ -153,6 +153,16 @@ class LoopbackServer:
         if self._thread is not None:
             self._thread.join(10)
 
+    def serve_until_interrupted(self) -> None:
+        """Start, print the port (for a parent process to read), and serve until Ctrl-C."""
+        self.start()
+        print(self.port, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.stop()
+
     def __enter__(self) -> LoopbackServer:
         return self.start()
 

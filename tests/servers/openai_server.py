@@ -305,13 +305,7 @@ def main() -> None:
     server = OpenAIServer(
         Faults(latency_s=args.latency, rate_500=args.rate_500, rpm=args.rpm, seed=args.seed)
     )
-    server.start()
-    print(server.port, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    server.serve_until_interrupted()
 
 
 if __name__ == "__main__":

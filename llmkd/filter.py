@@ -31,10 +31,12 @@ from llmkd.errors import ConfigError, RunError
 from llmkd.filtering.config import HINTS, FilterConfig
 from llmkd.filtering.policy import add_dawid_skene, cap_labels, mark_duplicates, policy_reasons, record_scores
 from llmkd.filtering.report import REASONS, write_filter_report
+from llmkd.generation.merge import merge_if_sharded
 from llmkd.io.seed import check_run_seed
 from llmkd.run.directory import remembered_columns, run_directory
 from llmkd.run.files import read_jsonl, save_config, write_jsonl
 from llmkd.run.lineage import check_fresh, record_output
+from llmkd.run.lock import run_dir_lock
 from llmkd.scoring.lexicon import load_lexicon
 
 
@@ -66,11 +68,19 @@ def read_exclude_texts(paths: Sequence[str], text_column: str | None, run: Path 
 
 
 def run_filter(cfg: FilterConfig) -> FilterResult:
-    """Score and filter ``cfg.run/labels.jsonl``; write every output (see the module docstring).
+    """Score and filter ``cfg.run/labels.jsonl`` (merged from the run's shards first when it has only
+    those), under the run lock; write every output (see the module docstring).
 
     Raises:
         RunError: labels.jsonl is missing or empty, or every record was removed (outputs still written).
+        RunLocked: another live process holds the run.
     """
+    with run_dir_lock(cfg.run):
+        merge_if_sharded(cfg.run)
+        return _filter(cfg)
+
+
+def _filter(cfg: FilterConfig) -> FilterResult:
     run = run_directory(cfg.run, needs="labels.jsonl")
     labels_path = run / "labels.jsonl"
     check_fresh(run, labels_path)

@@ -24,8 +24,10 @@ from llmkd.generation.labelling import (
     samples_for,
     set_budget,
 )
+from llmkd.generation.merge import merge_command, merge_main
 from llmkd.generation.plan import latest_output, plan_requests
 from llmkd.generation.seed import SeedCorrections, learn_corrections, seed_cost_per_1000, seed_rows
+from llmkd.generation.sharding import check_shard_flags, generate_lock, run_layout, shard_items, write_labels
 from llmkd.generation.summary import TeacherRun, print_plan, print_summary
 from llmkd.io.paths import default_runs_dir
 from llmkd.io.readers import InputSpec, read_items
@@ -36,7 +38,6 @@ from llmkd.privacy.policy import check_privacy
 from llmkd.privacy.redact import redact_items
 from llmkd.run.files import read_jsonl, save_config, update_report_section, write_json, write_jsonl
 from llmkd.run.ledger import RunLedger
-from llmkd.run.lineage import record_output
 from llmkd.teachers import Teacher, build_teacher, teacher_kind
 from llmkd.teachers.options import options_for, teacher_options
 
@@ -88,32 +89,52 @@ def build_records(
     return records
 
 
-def run_generate(config: GenerateConfig) -> Path:
-    """Run the stage; returns the run directory.
+def run_generate(config: GenerateConfig, teachers: Sequence[Teacher] | None = None) -> Path:
+    """Run the stage (or ``--merge``, or the shards on Ray) under the run's or shard's lock; returns the
+    run directory. ``teachers``: already built ones to use (and leave open), as a Ray actor passes.
 
     Raises:
         BudgetExceeded: ``--max-cost-usd`` stopped the run (everything answered is in the ledger).
+        RunLocked: another live process holds the run (or the shard).
     """
+    if config.merge:
+        return merge_command(
+            config.run, allow_incomplete=config.allow_incomplete, parquet=config.merge_parquet
+        )
+    if config.engine == "ray":
+        from llmkd.generation.ray_engine import run_on_ray
+
+        return run_on_ray(config, run_generate, _build_teachers)
+    check_shard_flags(config)
+    if not config.input:
+        return _generate(config, teachers)
+    with generate_lock(
+        Path(config.run) if config.run else default_run_dir(config), config.shard, config.dry_run
+    ):
+        return _generate(config, teachers)
+
+
+def _generate(config: GenerateConfig, prebuilt: Sequence[Teacher] | None) -> Path:
     if not config.input:
         raise ConfigError("--input is required (a file or hf:NAME); see --help")
     _check_flags(config)
     task = load_task(config.task)
     spec = InputSpec.of(config.input, config)
-    items = read_items(spec, labels=task.labels)
+    items = shard_items(read_items(spec, labels=task.labels), config.shard)
     seed_items = read_gold_seed(config.gold_seed, config, task.labels) if config.gold_seed else []
     if config.audit_only and not seed_items:
         raise ConfigError("--audit-only needs --gold-seed FILE")
-    teachers = _build_teachers(config, task)
+    teachers = list(prebuilt) if prebuilt else _build_teachers(config, task)
     run_dir = Path(config.run) if config.run else default_run_dir(config)
     if config.run is None:
         config.run = str(run_dir)
     if not config.dry_run:  # a dry run writes nothing, not even the run folder
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(run_dir, "generate", config)
+        save_config(run_dir, run_layout(run_dir, config.shard).config_stage, config)
     sent = redact_items(items, run_dir, save=not config.dry_run) if config.redact else items  # to teachers
     sent = fit_local_context(sent, teachers, config.max_new_tokens)
     try:
-        ledger_path = run_dir / "ledger.sqlite"
+        ledger_path = run_layout(run_dir, config.shard).ledger
         with RunLedger(ledger_path if ledger_path.is_file() or not config.dry_run else ":memory:") as ledger:
             if config.dry_run:
                 _print_plans(config, teachers, seed_items + sent, ledger)
@@ -127,11 +148,9 @@ def run_generate(config: GenerateConfig) -> Path:
                 mark_pending(records, chains, ledger, f"not labelled yet: {stopped}")
             ledger_cost = ledger.total_cost()
     finally:
-        for teacher in teachers:
+        for teacher in teachers if not prebuilt else ():
             teacher.close()
-    out = run_dir / "labels.jsonl"
-    write_jsonl(out, records)
-    record_output(run_dir, out, "generate", config, f"llmkd generate --run {run_dir}", [])
+    out = write_labels(run_dir, records, config)
     invalid = sum(r["status"] == "invalid" for r in records)
     pending = sum(r["status"] == "pending" for r in records)
     print(
@@ -263,6 +282,8 @@ def _label_each(
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (merged := merge_main(argv)) is not None:
+        return merged
     config = parse_config(GenerateConfig, argv, "python -m llmkd.generate", DESCRIPTION)
     run_generate(config)
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmkd.generation.sharding import ShardFlags
 from llmkd.io.readers import InputColumns
 
 
 @dataclass
-class GenerateConfig(InputColumns):
+class GenerateConfig(ShardFlags, InputColumns):
     """Flags of ``python -m llmkd.generate``."""
 
     input: str | None = field(

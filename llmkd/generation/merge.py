@@ -112,8 +112,8 @@ def merge_shards(run_dir: Path, *, allow_incomplete: bool = False, parquet: bool
         if bad and not allow_incomplete:
             raise RunError(
                 f"{run_dir}: cannot merge, {n - len(bad)} of {n} shards complete: {_listing(bad)}; rerun "
-                f"each with `llmkd generate --shard I/{n} --run {run_dir}` and the same flags, or pass "
-                "--allow-incomplete"
+                f"each with `llmkd generate --shard I/{n} --run {run_dir}` and the same flags, or merge "
+                f"what there is with `llmkd generate --merge --allow-incomplete --run {run_dir}`"
             )
         if bad:
             warn(f"merging {n - len(bad)} complete of {n} shards; the others: {_listing(bad)}")

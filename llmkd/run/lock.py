@@ -50,11 +50,12 @@ class RunLocked(LlmkdError):
 
 def holder_details() -> dict[str, Any]:
     """Who this process is, as written into a lock it holds."""
+    argv = getattr(sys, "orig_argv", sys.argv)  # with `-m module` (Python >= 3.10)
     return {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "command": shlex.join([Path(argv[0]).name, *argv[1:]]) if argv else "",
     }
 
 

@@ -81,7 +81,9 @@ def test_merge_names_missing_shards_and_filter_merges_a_complete_set(
     assert len(by_id(run)) == N_ITEMS and (run / "filtered.jsonl").is_file()
 
 
-def test_kill_9_of_one_shard_then_rerun_sends_nothing_stored(tmp_path: Path) -> None:
+def test_kill_9_of_one_shard_then_rerun_sends_nothing_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, run = write_input(tmp_path / "in.csv", N_ITEMS), tmp_path / "run"
     ledger = run / "ledger" / "shard-00001-of-00002.sqlite"
     with OpenAIServer(Faults(latency_s=0.08)) as slow:
@@ -101,6 +103,7 @@ def test_kill_9_of_one_shard_then_rerun_sends_nothing_stored(tmp_path: Path) -> 
         slow.record.bodies.clear()
         assert main([*args_for(data, run, slow.url), "--shard", "1/2", "--concurrency", "8"]) == 0
         resent = sent_texts(slow)
+        assert f"took over the lock left by pid {proc.pid} on " in capsys.readouterr().err
         assert main([*args_for(data, run, slow.url), "--shard", "0/2"]) == 0
     assert not set(resent) & stored and all(n == 1 for n in resent.values())
     assert main(["--merge", "--run", str(run)]) == 0

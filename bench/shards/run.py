@@ -58,8 +58,19 @@ def run_shards(count: int, args: list[str], run: Path, env: dict[str, str]) -> d
     start = time.perf_counter()
     procs = []
     for index in range(count):
-        cmd = [sys.executable, "-m", "llmkd.generate", *args, "--run", str(run), "--shard", f"{index}/{count}"]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        cmd = [
+            sys.executable,
+            "-m",
+            "llmkd.generate",
+            *args,
+            "--run",
+            str(run),
+            "--shard",
+            f"{index}/{count}",
+        ]
+        procs.append(
+            subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        )
     shards = []
     for index, proc in enumerate(procs):
         _, status, usage = os.wait4(proc.pid, 0)

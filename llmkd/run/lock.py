@@ -55,7 +55,7 @@ def holder_details() -> dict[str, Any]:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": shlex.join([Path(argv[0]).name, *argv[1:]]) if argv else "",
+        "command": " ".join(shlex.join([Path(argv[0]).name, *argv[1:]]).split())[:300] if argv else "",
     }
 
 

@@ -42,7 +42,16 @@ def test_local_teacher_on_an_actor_pool_gives_the_plain_labels(
     tmp_path: Path, tiny_llama: Path, ray_local: None
 ) -> None:
     data = write_input(tmp_path / "in.csv", 24)
-    args = ["--input", str(data), "--teacher", f"hf:{tiny_llama}", "--batch-size", "4", "--max-new-tokens", "3"]
+    args = [
+        "--input",
+        str(data),
+        "--teacher",
+        f"hf:{tiny_llama}",
+        "--batch-size",
+        "4",
+        "--max-new-tokens",
+        "3",
+    ]
     assert main([*args, "--run", str(tmp_path / "plain")]) == 0
     ray_run = tmp_path / "ray"
     assert main([*args, "--run", str(ray_run), "--engine", "ray", "--shards", "3", "--ray-workers", "2"]) == 0

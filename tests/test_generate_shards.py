@@ -14,8 +14,9 @@ from llmkd.errors import RunError
 from llmkd.filter import main as filter_main
 from llmkd.generate import main
 from llmkd.run.ledger import RunLedger
-from llmkd.run.lock import read_holder
+from llmkd.run.lock import RunLocked, read_holder
 from tests.servers import Faults, text_of
+from tests.run.test_lock import hold_in_subprocess
 from tests.servers.openai_server import OpenAIServer
 from tests.test_generate_remote import MINI, base_env, cli, sent_texts, write_input
 from tests.tiny_runs import read_labels
@@ -132,3 +133,19 @@ def test_second_process_on_a_shard_exits_2_and_the_first_finishes(tmp_path: Path
     )
     assert first.returncode == 0, first_err[-2000:]
     assert "wrote" in out and all(n == 1 for n in texts.values())
+
+
+def test_an_unsharded_run_is_locked_for_generate_and_filter(tmp_path: Path) -> None:
+    data, run = write_input(tmp_path / "in.csv", 5), tmp_path / "run"
+    run.mkdir()
+    holder = hold_in_subprocess(run / "run.lock")
+    try:
+        with pytest.raises(RunLocked, match=rf"in use by pid {holder.pid} on "):
+            main(["--input", str(data), "--teacher", "lexicon", "--run", str(run)])
+        with pytest.raises(RunLocked, match=rf"in use by pid {holder.pid} on "):
+            filter_main(["--run", str(run)])
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert not (run / "ledger.sqlite").exists()  # refused before anything was written
+    assert main(["--input", str(data), "--teacher", "lexicon", "--run", str(run)]) == 0

@@ -15,8 +15,8 @@ from llmkd.filter import main as filter_main
 from llmkd.generate import main
 from llmkd.run.ledger import RunLedger
 from llmkd.run.lock import RunLocked, read_holder
-from tests.servers import Faults, text_of
 from tests.run.test_lock import hold_in_subprocess
+from tests.servers import Faults, text_of
 from tests.servers.openai_server import OpenAIServer
 from tests.test_generate_remote import MINI, base_env, cli, sent_texts, write_input
 from tests.tiny_runs import read_labels

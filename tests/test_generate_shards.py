@@ -13,6 +13,7 @@ import pytest
 from llmkd.errors import RunError
 from llmkd.filter import main as filter_main
 from llmkd.generate import main
+from llmkd.run.label_parts import read_label_part
 from llmkd.run.ledger import RunLedger
 from llmkd.run.lock import RunLocked, read_holder
 from tests.run.test_lock import hold_in_subprocess
@@ -73,6 +74,7 @@ def test_merge_names_missing_shards_and_filter_merges_a_complete_set(
     assert "--allow-incomplete" in str(refused.value) and not (run / "labels.jsonl").exists()
     assert main(["--merge", "--allow-incomplete", "--merge-parquet", "--run", str(run)]) == 0
     partial = by_id(run)
+    assert {r["id"]: r for r in read_label_part(run / "labels.parquet")} == partial
     assert 0 < len(partial) < N_ITEMS and "merging 1 complete of 3 shards" in capsys.readouterr().err
     (run / "labels.jsonl").unlink()
     for index in (0, 2):

@@ -9,8 +9,11 @@ and checks that every record is in the shard its id hashes to and appears once.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,8 @@ from tqdm import tqdm
 from llmkd.cli import parse_config, warn
 from llmkd.errors import RunError
 from llmkd.run.directory import run_directory
-from llmkd.run.files import write_json, write_jsonl
-from llmkd.run.label_parts import part_rows, read_label_part, write_label_part
+from llmkd.run.files import atomic_file, write_json
+from llmkd.run.label_parts import label_part_writer, part_rows, read_label_part
 from llmkd.run.lineage import record_output
 from llmkd.run.lock import LOCK_FILE, describe_holder, lock_holder, run_lock
 from llmkd.run.shards import RunLayout, Shard, found_shards
@@ -119,37 +122,51 @@ def merge_shards(run_dir: Path, *, allow_incomplete: bool = False, parquet: bool
             warn(f"merging {n - len(bad)} complete of {n} shards; the others: {_listing(bad)}")
         _check_same_flags(states)
         parts = [RunLayout(run_dir, s.shard).labels for s in states]
-        records = _gather([(s.shard, p) for s, p in zip(states, parts, strict=True) if p.is_file()])
         out = run_dir / "labels.jsonl"
-        write_jsonl(out, records)
+        found = [(s.shard, p) for s, p in zip(states, parts, strict=True) if p.is_file()]
+        counts = _write_merged(found, out, run_dir / "labels.parquet" if parquet else None)
         config = _merged_config(run_dir, states)
         record_output(run_dir, out, "generate", config, f"llmkd generate --merge --run {run_dir}", parts)
-        if parquet:
-            write_label_part(run_dir / "labels.parquet", records)
-    pending = sum(r["status"] == "pending" for r in records)
-    invalid = sum(r["status"] == "invalid" for r in records)
     print(
-        f"merged {n - len(bad)} of {n} shards: {len(records)} records ({invalid} invalid, {pending} pending)"
+        f"merged {n - len(bad)} of {n} shards: {sum(counts.values())} records ({counts['invalid']} invalid, "
+        f"{counts['pending']} pending)"
     )
     print(f"wrote {out}" + (f" and {run_dir / 'labels.parquet'}" if parquet else ""))
     return out
 
 
-def _gather(parts: Sequence[tuple[Shard, Path]]) -> list[dict[str, Any]]:
-    """Every record of the parts, checked to be in its own shard and to appear once."""
-    records: list[dict[str, Any]] = []
+def _checked_part(shard: Shard, path: Path) -> list[dict[str, Any]]:
+    """The records of one part, each checked to hash to ``shard`` and to appear once (so once in the run:
+    an id can only be in the part of its own shard)."""
+    records = list(read_label_part(path))
     seen: set[str] = set()
-    for shard, path in tqdm(parts, desc="merge", unit="shard", disable=len(parts) < 4):
-        for record in read_label_part(path):
-            if not shard.holds(str(record["id"])):
-                raise RunError(
-                    f"{path}: record {record['id']!r} belongs to another shard; rerun shard {shard.spec}"
-                )
-            if record["id"] in seen:
-                raise RunError(f"{path}: record {record['id']!r} is in two parts; rerun shard {shard.spec}")
-            seen.add(record["id"])
-            records.append(record)
+    for record in records:
+        if not shard.holds(str(record["id"])):
+            raise RunError(
+                f"{path}: record {record['id']!r} belongs to another shard; rerun shard {shard.spec}"
+            )
+        if record["id"] in seen:
+            raise RunError(f"{path}: record {record['id']!r} appears twice; rerun shard {shard.spec}")
+        seen.add(record["id"])
     return records
+
+
+def _write_merged(parts: Sequence[tuple[Shard, Path]], out: Path, parquet: Path | None) -> Counter[str]:
+    """Stream the parts, one in memory at a time, into ``out`` (and ``parquet``); counts per status."""
+    counts: Counter[str] = Counter()
+    with ExitStack() as stack:
+        tmp = stack.enter_context(atomic_file(out))
+        handle = stack.enter_context(tmp.open("w", encoding="utf-8"))
+        write_parquet = stack.enter_context(label_part_writer(parquet)) if parquet else None
+        for shard, path in tqdm(parts, desc="merge", unit="shard", disable=len(parts) < 4):
+            records = _checked_part(shard, path)
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            counts.update(str(r.get("status")) for r in records)
+            if write_parquet is not None:
+                write_parquet(records)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return counts
 
 
 def _merged_config(run_dir: Path, states: Sequence[ShardState]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ JSON string holding any other key (and any value that does not fit its column's 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,22 @@ def table_records(table: pa.Table) -> Iterator[dict[str, Any]]:
         yield record
 
 
+@contextmanager
+def label_part_writer(path: str | Path) -> Iterator[Callable[[Sequence[dict[str, Any]]], None]]:
+    """A function that appends records to the Parquet file ``path``, which appears (whole, zstd) when
+    the block succeeds and not at all otherwise."""
+    with atomic_file(path, suffix=".parquet") as tmp:
+        writer = pq.ParquetWriter(tmp, SCHEMA, compression="zstd")
+        try:
+            yield lambda records: writer.write_table(records_table(records))
+        finally:
+            writer.close()
+
+
 def write_label_part(path: str | Path, records: Sequence[dict[str, Any]]) -> Path:
     """Write ``records`` to the Parquet file ``path`` atomically (zstd)."""
-    with atomic_file(path, suffix=".parquet") as tmp:
-        pq.write_table(records_table(records), tmp, compression="zstd")
+    with label_part_writer(path) as write:
+        write(records)
     return Path(path)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from llmkd.errors import RunError
+from llmkd.errors import BudgetExceeded, RunError
 from llmkd.filter import main as filter_main
 from llmkd.generate import main
 from llmkd.run.label_parts import read_label_part
@@ -19,7 +19,7 @@ from llmkd.run.lock import RunLocked, read_holder
 from tests.run.test_lock import hold_in_subprocess
 from tests.servers import Faults, text_of
 from tests.servers.openai_server import OpenAIServer
-from tests.test_generate_remote import MINI, base_env, cli, sent_texts, write_input
+from tests.test_generate_remote import MINI, base_env, cli, openai_cost, sent_texts, write_input
 from tests.tiny_runs import read_labels
 
 N_ITEMS = 60
@@ -46,7 +46,9 @@ def stored_texts(ledger: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("count", [1, 2, 4])
-def test_n_shards_give_the_labels_of_one_process(tmp_path: Path, count: int) -> None:
+def test_n_shards_give_the_labels_of_one_process(
+    tmp_path: Path, count: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A fresh server per run: the server draws log-probs from (content, attempt number)."""
     data = write_input(tmp_path / "in.csv", N_ITEMS)
     with OpenAIServer() as server:
@@ -57,8 +59,11 @@ def test_n_shards_give_the_labels_of_one_process(tmp_path: Path, count: int) -> 
             assert main([*args_for(data, sharded, server.url), "--shard", f"{index}/{count}"]) == 0
     assert all(n == 1 for n in sent_texts(server).values())  # no shard asked another's items
     assert sum(sent_texts(server).values()) == N_ITEMS
+    capsys.readouterr()
     assert main(["--merge", "--run", str(sharded)]) == 0
     assert by_id(sharded) == by_id(tmp_path / "one")
+    spent = float(capsys.readouterr().out.split("cost_usd=")[1].split()[0])
+    assert spent == pytest.approx(openai_cost("gpt-4o-mini", server.record.usages), abs=1e-6) and spent > 0
     parts = sorted(p.name for p in (sharded / "labels").glob("*.parquet"))
     assert parts == [f"part-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
 
@@ -151,3 +156,29 @@ def test_an_unsharded_run_is_locked_for_generate_and_filter(tmp_path: Path) -> N
         holder.wait(10)
     assert not (run / "ledger.sqlite").exists()  # refused before anything was written
     assert main(["--input", str(data), "--teacher", "lexicon", "--run", str(run)]) == 0
+
+
+def test_merge_refuses_shards_run_with_other_flags_and_pending_ones(tmp_path: Path) -> None:
+    data, run = write_input(tmp_path / "in.csv", 30), tmp_path / "run"
+    lexicon = ["--input", str(data), "--teacher", "lexicon", "--run", str(run)]
+    assert main([*lexicon, "--shard", "0/2"]) == 0
+    assert main([*lexicon, "--shard", "1/2", "--max-new-tokens", "10"]) == 0
+    with pytest.raises(RunError, match=r"shards 1/2 ran with other flags than shards 0/2"):
+        main(["--merge", "--run", str(run)])
+    paid = tmp_path / "paid"
+    with OpenAIServer() as server:
+        args = [
+            "--input",
+            str(data),
+            "--teacher",
+            "openai:gpt-4o",
+            "--base-url",
+            server.url,
+            "--run",
+            str(paid),
+        ]
+        for index in range(2):
+            with pytest.raises(BudgetExceeded):
+                main([*args, "--shard", f"{index}/2", "--max-cost-usd", "0.004", "--concurrency", "1"])
+    with pytest.raises(RunError, match=r"0 of 2 shards complete: 0/2 incomplete \(\d+ of \d+ pending\)"):
+        main(["--merge", "--run", str(paid)])

@@ -25,6 +25,7 @@ from llmkd.errors import RunError
 from llmkd.run.directory import run_directory
 from llmkd.run.files import atomic_file, write_json
 from llmkd.run.label_parts import label_part_writer, part_rows, read_label_part
+from llmkd.run.ledger import RunLedger
 from llmkd.run.lineage import record_output
 from llmkd.run.lock import LOCK_FILE, describe_holder, lock_holder, run_lock
 from llmkd.run.shards import RunLayout, Shard, found_shards
@@ -127,12 +128,20 @@ def merge_shards(run_dir: Path, *, allow_incomplete: bool = False, parquet: bool
         counts = _write_merged(found, out, run_dir / "labels.parquet" if parquet else None)
         config = _merged_config(run_dir, states)
         record_output(run_dir, out, "generate", config, f"llmkd generate --merge --run {run_dir}", parts)
+        spent = sum(_ledger_cost(RunLayout(run_dir, shard).ledger) for shard, _ in found)
     print(
         f"merged {n - len(bad)} of {n} shards: {sum(counts.values())} records ({counts['invalid']} invalid, "
-        f"{counts['pending']} pending)"
+        f"{counts['pending']} pending); the shards' ledgers hold cost_usd={spent:.6f}"
     )
     print(f"wrote {out}" + (f" and {run_dir / 'labels.parquet'}" if parquet else ""))
     return out
+
+
+def _ledger_cost(path: Path) -> float:
+    if not path.is_file():
+        return 0.0
+    with RunLedger(path) as ledger:
+        return ledger.total_cost()
 
 
 def _checked_part(shard: Shard, path: Path) -> list[dict[str, Any]]:

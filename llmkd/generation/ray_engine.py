@@ -23,6 +23,7 @@ from typing import Any
 from llmkd.cli import warn
 from llmkd.errors import ConfigError, LlmkdError, RunError
 from llmkd.generation.merge import merge_shards
+from llmkd.generation.sharding import check_shard_flags
 from llmkd.io.task import Task, load_task
 from llmkd.run.shards import Shard
 from llmkd.teachers import LOCAL_KINDS, Teacher, teacher_kind
@@ -112,6 +113,7 @@ def run_on_ray(config: Any, label_shard: LabelShard, build_teachers: BuildTeache
         raise ConfigError("--engine ray needs --input and --run (a folder every Ray worker can reach)")
     one = dataclasses.replace(config, engine="process", shards=None, shard=None)
     configs = [dataclasses.replace(one, shard=s.spec) for s in shards]
+    check_shard_flags(configs[0])  # refuse here, not once per shard on the cluster
     started = not ray.is_initialized()
     if started:
         joining = config.ray_address or os.environ.get("RAY_ADDRESS")

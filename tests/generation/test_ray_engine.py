@@ -79,3 +79,12 @@ def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ConfigError, match=r"pip install 'llmkd\[ray\]'"):
         import_ray()
+
+
+def test_flags_a_shard_cannot_honour_are_refused_before_ray_starts(tmp_path: Path) -> None:
+    data = write_input(tmp_path / "in.csv", 3)
+    args = ["--input", str(data), "--teacher", "lexicon", "--run", str(tmp_path / "run"), "--engine", "ray"]
+    with pytest.raises(ConfigError, match=r"--shard cannot be combined with --augment"):
+        main([*args, "--shards", "2", "--augment", "2"])
+    with pytest.raises(ConfigError, match=r"--shards N"):
+        main(args)

@@ -177,7 +177,8 @@ def find_duplicates(
     )
     unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    ref_keys = np.unique(np.fromiter((text_key(t) for t in reference), dtype=np.uint64, count=len(reference)))
+    ref_all = np.fromiter((text_key(t) for t in reference), dtype=np.uint64, count=len(reference))
+    ref_keys = np.unique(ref_all)
     leaked_exact = np.isin(keys, ref_keys)
     m = len(unique_keys)
     opts: dict[str, Any] = {
@@ -189,8 +190,8 @@ def find_duplicates(
     leaked_unique = np.zeros(m, dtype=bool)
     near_pairs = np.zeros((0, 2), dtype=np.int64)
     if near:
-        known = set(unique_keys.tolist())
-        ref_new = sorted({t for t in reference if text_key(t) not in known})
+        unseen = ~np.isin(ref_all, unique_keys)  # no set of n keys: 8 bytes per text, not ~70
+        ref_new = sorted({t for t, new in zip(reference, unseen, strict=True) if new})
         if memory_mb is not None and (m + len(ref_new)) * IN_MEMORY_BYTES_PER_TEXT > memory_mb * 2**20:
             opts.update(progress=progress)
             return _bounded(normalized, first, ref_new, inverse, leaked_exact, memory_mb, workdir, opts)

@@ -40,7 +40,7 @@ from llmkd.filtering.minhash import (
 
 SORT_BYTES_PER_KEY = 48  # key, position, argsort order, sorted copy, pair rows: measured upper bound
 SCAN_CHUNK = 1 << 20  # keys read from the memmap at a time
-CACHE_TEXTS = 100_000  # shingle sets kept while verifying (bounded)
+CACHE_TEXTS = 20_000  # shingle sets kept while verifying (about 30 MB)
 
 
 class Selected(Sequence[str]):

@@ -162,7 +162,9 @@ def measure(folder: Path, memory_mb: float | None, threshold: float) -> dict[str
     sampler = RssSampler()
     sampler.start()
     t0 = time.perf_counter()
-    dups = find_duplicates(texts, threshold=threshold, memory_mb=memory_mb, workdir=folder)
+    dups = find_duplicates(
+        texts, threshold=threshold, memory_mb=memory_mb, workdir=folder, on_disk=bool(memory_mb)
+    )
     seconds = time.perf_counter() - t0
     sampler.stop.set()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -149,6 +149,7 @@ def find_duplicates(
     progress: bool = False,
     memory_mb: float | None = None,
     workdir: Path | None = None,
+    on_disk: bool | None = None,
 ) -> Duplicates:
     """Exact groups, duplicate clusters and leakage against ``reference`` (e.g. an evaluation set).
 
@@ -166,6 +167,7 @@ def find_duplicates(
             ``IN_MEMORY_BYTES_PER_TEXT`` per text), use :mod:`llmkd.filtering.dedup_disk` with this much
             working memory instead: the same result, band keys and candidates on disk. None: in memory.
         workdir: Folder for that search's temporary files (default the system temp folder).
+        on_disk: True: always the bounded search (with ``memory_mb``, default 1024); None: as ``memory_mb`` says.
     """
     n = len(normalized)
     if n == 0:
@@ -192,9 +194,12 @@ def find_duplicates(
     if near:
         unseen = ~np.isin(ref_all, unique_keys)  # no set of n keys: 8 bytes per text, not ~70
         ref_new = sorted({t for t, new in zip(reference, unseen, strict=True) if new})
-        if memory_mb is not None and (m + len(ref_new)) * IN_MEMORY_BYTES_PER_TEXT > memory_mb * 2**20:
+        needed = (m + len(ref_new)) * IN_MEMORY_BYTES_PER_TEXT
+        if on_disk or (on_disk is None and memory_mb is not None and needed > memory_mb * 2**20):
             opts.update(progress=progress)
-            return _bounded(normalized, first, ref_new, inverse, leaked_exact, memory_mb, workdir, opts)
+            return _bounded(
+                normalized, first, ref_new, inverse, leaked_exact, memory_mb or 1024, workdir, opts
+            )
         texts = [normalized[i] for i in first] + ref_new
         pairs = near_duplicate_pairs(texts, **opts, progress=progress)
         internal = (pairs[:, 0] < m) & (pairs[:, 1] < m)

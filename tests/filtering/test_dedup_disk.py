@@ -46,6 +46,8 @@ def test_bounded_search_finds_the_same_duplicates(tmp_path: Path, memory_mb: flo
     for name in ("exact_group", "cluster", "leaked_exact", "leaked_near"):
         assert np.array_equal(getattr(disk, name), getattr(fast, name)), name
     assert list(tmp_path.iterdir()) == []  # the temporary files are gone
+    forced = find_duplicates(texts, reference, threshold=0.7, memory_mb=2048, on_disk=True, workdir=tmp_path)
+    assert np.array_equal(forced.cluster, fast.cluster) and forced.near_pairs == fast.near_pairs
 
 
 def test_texts_read_from_disk_give_the_same_components(tmp_path: Path) -> None:

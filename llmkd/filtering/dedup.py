@@ -47,7 +47,7 @@ from llmkd.filtering.minhash import (  # noqa: F401  (band_keys, PRIME: re-expor
     unique_pairs,
 )
 
-IN_MEMORY_BYTES_PER_TEXT = 400  # near-duplicate search in memory, measured at 1M texts (bench/dedup_bench.py)
+IN_MEMORY_BYTES_PER_TEXT = 400  # in-memory search: ~330 measured at 1M texts (bench/dedup_scale), + margin
 
 
 def candidate_pairs(keys: np.ndarray) -> np.ndarray:

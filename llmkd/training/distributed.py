@@ -3,8 +3,13 @@
 A multi-process run gives the same student as one process: ``--batch-size`` is the batch of one optimizer
 step, split evenly over the processes (each sees ``batch_size / processes`` items a step, and the Trainer's
 data loader hands process ``r`` every ``r``-th slice of the same seeded shuffle), gradients are averaged,
-held-out scores are gathered from every process before model selection and early stopping, and only the
-main process writes checkpoints, the student, its card and the reports.
+held-out scores are gathered from every process before model selection and early stopping (so every process
+takes the same decision), and only the main process writes checkpoints, the student, its card and the reports.
+Every process seeds with ``--seed``, so the train / held-out split and the shuffle are the same everywhere.
+
+Launch with ``torchrun --nproc-per-node N -m llmkd.finetune -- --run DIR ...`` (the ``--`` keeps torchrun from
+reading ``--run`` as its own ``--run-path``), on CPU or GPU, or with ``accelerate launch --multi_gpu
+--num_processes N -m llmkd.finetune --run DIR ...``. Without CUDA the processes train on the CPU over gloo.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ class DiskTexts(Sequence[str]):
         self.fd = os.open(folder / "texts.bin", os.O_RDONLY)
 
     def __del__(self) -> None:
-        os.close(self.fd)
+        if getattr(self, "fd", None) is not None:
+            os.close(self.fd)
 
     @classmethod
     def write(cls, texts: Iterable[str], folder: Path) -> DiskTexts:

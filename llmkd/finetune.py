@@ -1,6 +1,8 @@
 """Stage 4: distil the teacher labels into a small student (an encoder with a KD loss by default).
 
-Run as ``python -m llmkd.finetune --run DIR`` (or ``accelerate launch -m llmkd.finetune --run DIR``).
+Run as ``python -m llmkd.finetune --run DIR``; on several processes ``torchrun --nproc-per-node N -m
+llmkd.finetune -- --run DIR`` (CPU or GPU) or ``accelerate launch --multi_gpu --num_processes N -m llmkd.finetune
+--run DIR`` (see :mod:`llmkd.training.distributed`).
 Reads ``DIR/filtered.jsonl`` if present, else ``DIR/labels.jsonl``; writes the merged student to
 ``DIR/student/`` (``DIR/student-causal/`` with ``--student-kind causal``) with a model card, plus
 ``training_curves.png``, ``finetune_config.json`` and ``finetune_metrics.json`` (in the ``--output`` folder

@@ -69,8 +69,9 @@ BERT_WORDS = (  # noqa: SIM905
 ).split()
 
 
-def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
-    """Save a 2-layer, 32-wide BERT and its WordPiece tokenizer to ``folder``; returns the folder."""
+def make_tiny_bert(folder: Path, seed: int = 0, dropout: float = 0.1) -> Path:
+    """Save a 2-layer, 32-wide BERT (with ``dropout`` on hidden states and attention) and its WordPiece
+    tokenizer to ``folder``; returns the folder."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -90,6 +91,8 @@ def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

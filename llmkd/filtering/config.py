@@ -72,6 +72,14 @@ class FilterConfig:
     )
     num_perm: int = field(default=128, metadata={"help": "MinHash permutations for near-duplicate search."})
     shingle_size: int = field(default=2, metadata={"help": "Words per shingle for near-duplicate search."})
+    dedup_memory_mb: float = field(
+        default=2048,
+        metadata={
+            "help": "Working memory for near-duplicate search (MB). When searching in memory would take more "
+            "(about 400 bytes per text), MinHash band keys and candidate pairs go to a temporary folder in "
+            "the run and are processed a partition at a time: same result, slower."
+        },
+    )
     mask_numbers: bool = field(
         default=False,
         metadata={"help": "Treat all numbers as equal when comparing texts ('rose 5 pct' = 'rose 7 pct')."},

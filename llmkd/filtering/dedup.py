@@ -24,129 +24,36 @@ at a million texts (see ``bench/dedup_bench.py``).
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
-PRIME = 4294967311  # smallest prime above 2**32
-_FOLD = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime, used to fold a band into one key
+from llmkd.filtering.dedup_disk import Selected, near_duplicate_components
+from llmkd.filtering.minhash import (  # noqa: F401  (band_keys, PRIME: re-exported)
+    PRIME,
+    MinHasher,
+    band_keys,
+    band_pairs,
+    jaccard,
+    optimal_bands,
+    shingle_set,
+    text_key,
+    unique_pairs,
+)
 
-
-def text_key(normalized: str) -> int:
-    """A stable 64-bit hash of a normalised text (blake2b), used for exact duplicates."""
-    return int.from_bytes(hashlib.blake2b(normalized.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-def shingle_set(normalized: str, size: int) -> set[int]:
-    """CRC32 hashes of the word ``size``-grams of a normalised text.
-
-    A text with ``size`` words or fewer is one shingle (the whole text), so short texts still compare.
-    """
-    tokens = normalized.split()
-    if len(tokens) <= size:
-        return {zlib.crc32(" ".join(tokens).encode("utf-8"))}
-    return {zlib.crc32(" ".join(tokens[i : i + size]).encode("utf-8")) for i in range(len(tokens) - size + 1)}
-
-
-def jaccard(a: set[int], b: set[int]) -> float:
-    """Jaccard similarity ``|a ∩ b| / |a ∪ b|`` (1.0 for two empty sets)."""
-    if not a and not b:
-        return 1.0
-    inter = len(a & b)
-    return inter / (len(a) + len(b) - inter)
-
-
-def _area(ys: np.ndarray, xs: np.ndarray) -> float:
-    """Trapezoid-rule integral (``np.trapezoid`` needs numpy 2)."""
-    return float(np.sum((ys[1:] + ys[:-1]) * np.diff(xs)) / 2.0)
-
-
-@lru_cache(maxsize=64)
-def optimal_bands(
-    threshold: float, num_perm: int, fp_weight: float = 0.05, fn_weight: float = 0.95
-) -> tuple[int, int]:
-    """``(bands, rows)`` with ``bands * rows <= num_perm`` minimising weighted FP and FN probability mass.
-
-    The probability that two texts of Jaccard ``s`` become candidates is ``1 - (1 - s**rows)**bands``.
-    """
-    xs = np.linspace(0.0, 1.0, 401)
-    below, above = xs <= threshold, xs >= threshold
-    best, best_err = (1, num_perm), float("inf")
-    for bands in range(1, num_perm + 1):
-        for rows in range(1, num_perm // bands + 1):
-            p = 1.0 - (1.0 - xs**rows) ** bands
-            fp = _area(p[below], xs[below])
-            fn = _area(1.0 - p[above], xs[above])
-            err = fp_weight * fp + fn_weight * fn
-            if err < best_err:
-                best, best_err = (bands, rows), err
-    return best
-
-
-class MinHasher:
-    """Vectorised MinHash over CRC32 shingle hashes with ``num_perm`` seeded universal hash functions."""
-
-    def __init__(self, num_perm: int = 128, seed: int = 1) -> None:
-        rng = np.random.default_rng(seed)
-        self.num_perm = num_perm
-        self.a = rng.integers(1, 2**31, size=num_perm, dtype=np.uint64)  # a*x < 2**63: no overflow
-        self.b = rng.integers(0, 2**32, size=num_perm, dtype=np.uint64)
-
-    def signatures(self, shingles: Sequence[set[int]]) -> np.ndarray:
-        """MinHash signatures of a batch of shingle sets: ``(len(shingles), num_perm)`` uint32."""
-        lengths = np.fromiter((len(s) for s in shingles), dtype=np.int64, count=len(shingles))
-        flat = np.fromiter(itertools.chain.from_iterable(shingles), dtype=np.uint64, count=int(lengths.sum()))
-        phi = (flat[:, None] * self.a + self.b) % np.uint64(PRIME)  # (n_shingles, num_perm)
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        return (np.minimum.reduceat(phi, starts, axis=0) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-
-
-def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """Fold each band of ``rows`` signature values into one uint64: ``(n, bands)``."""
-    n = signatures.shape[0]
-    keys = np.zeros((n, bands), dtype=np.uint64)
-    sig = signatures.astype(np.uint64)
-    for band in range(bands):
-        key = np.full(n, np.uint64(0xCBF29CE484222325), dtype=np.uint64)
-        for col in range(band * rows, (band + 1) * rows):
-            key = (key ^ sig[:, col]) * _FOLD  # wraps modulo 2**64
-        keys[:, band] = key
-    return keys
+IN_MEMORY_BYTES_PER_TEXT = 400  # in-memory search: ~330 measured at 1M texts (bench/dedup_scale), + margin
 
 
 def candidate_pairs(keys: np.ndarray) -> np.ndarray:
-    """Index pairs ``(i, j)``, ``i < j``, sharing a key in some band: ``(m, 2)`` int64, unique.
-
-    Within a bucket every member is paired with the bucket's first member and with its neighbour,
-    which keeps the pair count linear in the bucket size and the bucket connected.
-    """
-    n = keys.shape[0]
-    found: list[np.ndarray] = []
-    for band in range(keys.shape[1]):
-        order = np.argsort(keys[:, band], kind="stable")
-        ordered = keys[order, band]
-        same = ordered[1:] == ordered[:-1]
-        if not same.any():
-            continue
-        starts = np.flatnonzero(np.concatenate(([True], ~same)))
-        first = order[starts[np.cumsum(np.concatenate(([True], ~same))) - 1]]
-        chain = np.stack((order[:-1][same], order[1:][same]), axis=1)
-        star = np.stack((first, order), axis=1)[first != order]
-        found.extend((chain, star))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found).astype(np.int64)
-    pairs.sort(axis=1)
-    codes = np.unique(pairs[:, 0] * n + pairs[:, 1])
-    return np.stack((codes // n, codes % n), axis=1)
+    """Index pairs ``(i, j)``, ``i < j``, sharing a key in some band: ``(m, 2)`` int64, unique."""
+    found = [band_pairs(keys[:, band]) for band in range(keys.shape[1])]
+    return unique_pairs(np.concatenate(found), keys.shape[0])
 
 
 def near_duplicate_pairs(
@@ -240,6 +147,9 @@ def find_duplicates(
     seed: int = 1,
     near: bool = True,
     progress: bool = False,
+    memory_mb: float | None = None,
+    workdir: Path | None = None,
+    on_disk: bool | None = None,
 ) -> Duplicates:
     """Exact groups, duplicate clusters and leakage against ``reference`` (e.g. an evaluation set).
 
@@ -253,6 +163,11 @@ def find_duplicates(
         threshold, num_perm, shingle_size, seed: See :func:`near_duplicate_pairs`.
         near: Also look for near duplicates (else exact only).
         progress: Show tqdm bars.
+        memory_mb: When the in-memory near-duplicate search would need more (about
+            ``IN_MEMORY_BYTES_PER_TEXT`` per text), use :mod:`llmkd.filtering.dedup_disk` with this much
+            working memory instead: the same result, band keys and candidates on disk. None: in memory.
+        workdir: Folder for that search's temporary files (default the system temp folder).
+        on_disk: True: always the bounded search (with ``memory_mb``, default 1024); None: as ``memory_mb`` says.
     """
     n = len(normalized)
     if n == 0:
@@ -264,23 +179,29 @@ def find_duplicates(
     )
     unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    ref_keys = np.unique(np.fromiter((text_key(t) for t in reference), dtype=np.uint64, count=len(reference)))
+    ref_all = np.fromiter((text_key(t) for t in reference), dtype=np.uint64, count=len(reference))
+    ref_keys = np.unique(ref_all)
     leaked_exact = np.isin(keys, ref_keys)
     m = len(unique_keys)
+    opts: dict[str, Any] = {
+        "threshold": threshold,
+        "num_perm": num_perm,
+        "shingle_size": shingle_size,
+        "seed": seed,
+    }
     leaked_unique = np.zeros(m, dtype=bool)
     near_pairs = np.zeros((0, 2), dtype=np.int64)
     if near:
-        known = set(unique_keys.tolist())
-        ref_new = sorted({t for t in reference if text_key(t) not in known})
+        unseen = ~np.isin(ref_all, unique_keys)  # no set of n keys: 8 bytes per text, not ~70
+        ref_new = sorted({t for t, new in zip(reference, unseen, strict=True) if new})
+        needed = (m + len(ref_new)) * IN_MEMORY_BYTES_PER_TEXT
+        if on_disk or (on_disk is None and memory_mb is not None and needed > memory_mb * 2**20):
+            opts.update(progress=progress)
+            return _bounded(
+                normalized, first, ref_new, inverse, leaked_exact, memory_mb or 1024, workdir, opts
+            )
         texts = [normalized[i] for i in first] + ref_new
-        pairs = near_duplicate_pairs(
-            texts,
-            threshold=threshold,
-            num_perm=num_perm,
-            shingle_size=shingle_size,
-            seed=seed,
-            progress=progress,
-        )
+        pairs = near_duplicate_pairs(texts, **opts, progress=progress)
         internal = (pairs[:, 0] < m) & (pairs[:, 1] < m)
         near_pairs = pairs[internal]
         crossing = pairs[~internal]  # i < j, so i is the run text and j the reference text
@@ -292,4 +213,27 @@ def find_duplicates(
         leaked_exact=leaked_exact,
         leaked_near=leaked_unique[inverse] & ~leaked_exact,
         near_pairs=len(near_pairs),
+    )
+
+
+def _bounded(
+    normalized: Sequence[str],
+    first: np.ndarray,
+    ref_new: list[str],
+    inverse: np.ndarray,
+    leaked_exact: np.ndarray,
+    memory_mb: float,
+    workdir: Path | None,
+    opts: dict[str, Any],
+) -> Duplicates:
+    """:func:`find_duplicates` with the near-duplicate search of :mod:`llmkd.filtering.dedup_disk`."""
+    near = near_duplicate_components(
+        Selected(normalized, first, ref_new), len(first), memory_mb=memory_mb, workdir=workdir, **opts
+    )
+    return Duplicates(
+        exact_group=inverse.astype(np.int64),
+        cluster=near.cluster[inverse],
+        leaked_exact=leaked_exact,
+        leaked_near=near.leaked[inverse] & ~leaked_exact,
+        near_pairs=near.pairs,
     )

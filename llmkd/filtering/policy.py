@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from llmkd.filtering import scores as sc
@@ -86,6 +87,8 @@ def mark_duplicates(
         seed=cfg.seed,
         near=cfg.dedup,
         progress=cfg.progress,
+        memory_mb=cfg.dedup_memory_mb,
+        workdir=Path(cfg.run) if cfg.run else None,
     )
     for i in range(len(records)):
         if dups.leaked_exact[i]:

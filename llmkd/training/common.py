@@ -22,7 +22,8 @@ from llmkd.reporting import plots
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import read_jsonl, save_config, write_json
 from llmkd.run.lineage import check_fresh, record_output
-from llmkd.training.checkpoints import CHECKPOINTS, prepare_checkpoints, run_fingerprint
+from llmkd.training import distributed
+from llmkd.training.checkpoints import CHECKPOINTS, last_checkpoint, prepare_checkpoints, run_fingerprint
 from llmkd.training.config import FinetuneConfig
 from llmkd.training.data import (
     Example,
@@ -176,7 +177,7 @@ def training_arguments(
         learning_rate=config.learning_rate(),
         warmup_steps=round(config.warmup_ratio * steps_per_epoch * epochs),
         weight_decay=config.weight_decay,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=distributed.per_process_batch(config.batch_size),
         per_device_eval_batch_size=config.batch_size * 2,
         eval_strategy="epoch" if has_val else "no",
         save_strategy="epoch",
@@ -192,13 +193,19 @@ def training_arguments(
         data_seed=config.seed,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=distributed.on_cpu_only(),
     )
 
 
 def resume_point(config: FinetuneConfig, data: TrainingData) -> tuple[Path, Path | None]:
     """The checkpoint folder and the checkpoint to resume from (None: start afresh)."""
     work = data.run_dir / CHECKPOINTS
-    checkpoint = prepare_checkpoints(work, run_fingerprint(config, data.examples), config.resume)
+    distributed.start()
+    if distributed.is_main_process():
+        checkpoint = prepare_checkpoints(work, run_fingerprint(config, data.examples), config.resume)
+    distributed.wait_for_all()  # the others read what the main process kept (nothing when it started afresh)
+    if not distributed.is_main_process():
+        checkpoint = last_checkpoint(work)
     if checkpoint is not None:
         print(f"finetune: resuming from {checkpoint}")
     return work, checkpoint

@@ -125,7 +125,13 @@ class FinetuneConfig:
             f"{DEFAULT_LR_CAUSAL} causal LoRA)"
         },
     )
-    batch_size: int = field(default=32, metadata={"help": "per-device batch size"})
+    batch_size: int = field(
+        default=32,
+        metadata={
+            "help": "items per optimizer step; a multi-process run (accelerate launch) splits it evenly over "
+            "the processes, so it trains as one process would"
+        },
+    )
     max_length: int | None = field(
         default=None,
         metadata={

@@ -141,7 +141,7 @@ def held_out_warnings(trainer: Trainer, data: TrainingData) -> list[str]:
     gold = [labels[e.label] for e in data.val]
     where = f"the held-out {'gold seed' if data.n_seed_dev else 'teacher labels'} ({len(gold)} items)"
     messages = degenerate_predictions(predicted, gold, labels, where)
-    for message in messages:
+    for message in messages if trainer.is_world_process_zero() else []:
         warn(message)
     return messages
 
@@ -184,9 +184,9 @@ def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | Non
     work, checkpoint = resume_point(config, data)
     trainer = distillation_trainer(config, data, model, tokenizer, work, weights, callbacks)
     trained = train(trainer, work, checkpoint, evaluate=bool(data.val), patience=config.patience)
+    warnings = cut + held_out_warnings(trainer, data)  # on every process: predict gathers from all
     if trained is None:
         return {}
-    warnings = cut + held_out_warnings(trainer, data)
     student = merged(trainer.model).cpu()
     setattr(student.config, LENGTH_KEY, config.max_length)  # evaluate and predict read the same length
     tokenizer.model_max_length = config.max_length  # and so does a plain transformers pipeline

@@ -61,7 +61,10 @@ def prepare(args: argparse.Namespace) -> None:
     for name in RUN_FILES:
         if (source / name).is_file():
             shutil.copy2(source / name, run / name)
-    write_json(run / "source.json", {"copied_from": str(source.resolve())})
+    where = str(source.resolve())
+    write_json(
+        run / "source.json", {"copied_from": where[where.find("bench/") :] if "bench/" in where else where}
+    )
     print(f"copied {source} to {run}")
 
 

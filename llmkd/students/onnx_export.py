@@ -224,7 +224,7 @@ def export_onnx_student(
     if read_marker(student_dir) is not None:
         raise RunError(f"{student_dir}: a causal student; ONNX export is for the encoder student only")
     student = EncoderStudent.load(student_dir)
-    texts = dev_sample(dev_texts)
+    texts = sorted(dev_sample(dev_texts), key=len)  # short batches first: little padding
     with atomic_dir(onnx_folder(student_dir)) as tmp:
         meta = write_onnx(student, tmp, texts, min_agreement, opset)
     if meta.quantization is None and not texts:

@@ -68,6 +68,10 @@ class ExportConfig:
         },
     )
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.min_int8_agreement <= 1.0:
+            raise ConfigError(f"--min-int8-agreement must be in (0, 1], got {self.min_int8_agreement}")
+
 
 def export_rows(records: Sequence[dict[str, Any]], task: Task) -> list[dict[str, Any]]:
     """Flat rows with the label id and the soft label as a list in task-label order."""

@@ -49,6 +49,8 @@ def test_export_onnx_is_atomic(run: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def test_export_onnx_errors(run: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--out does not apply"):
         main(["--run", str(run), "--format", "onnx", "--out", str(tmp_path / "x")])
+    with pytest.raises(ConfigError, match="--min-int8-agreement"):
+        main(["--run", str(run), "--format", "onnx", "--min-int8-agreement", "1.5"])
     bare = write_run(tmp_path / "bare")
     with pytest.raises(RunError, match="no student/"):
         main(["--run", str(bare), "--format", "onnx"])

@@ -148,7 +148,7 @@ def score_student(inputs: Inputs, config: EvaluateConfig) -> Scored:
     labels, gold = inputs.task.labels, inputs.gold
     if inputs.student_dir is None:
         return Scored(None, [None] * len(gold))
-    student = load_student(inputs.student_dir, config.device, config.max_length, inputs.task)
+    student = load_student(inputs.student_dir, config.device, config.max_length, inputs.task, config.backend)
     if sorted(student.labels) != sorted(labels):
         raise RunError(
             f"{inputs.student_dir}: the student predicts {student.labels}, but the task has {labels} "
@@ -164,6 +164,7 @@ def score_student(inputs: Inputs, config: EvaluateConfig) -> Scored:
     probs, speed = student_predictions(student, texts, labels, config.batch_size)
     predicted = [labels[i] for i in probs.argmax(axis=1)]
     result = {**metrics.gold_scores(predicted, gold, labels, probs, config.n_bins), **speed}
+    result["backend"] = config.backend
     matrix = metrics.confusion_matrix(predicted, gold, labels)
     confidence: list[float | None] = [float(p) for p in probs.max(axis=1)]
     return Scored(result, list(predicted), matrix, result.get("reliability"), confidence)

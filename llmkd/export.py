@@ -1,6 +1,6 @@
 """Export the kept set of a run (``DIR/filtered.jsonl``) for use outside llmkd.
 
-    python -m llmkd.export --run DIR --format hf|parquet|jsonl|openai-chat [--out PATH]
+    python -m llmkd.export --run DIR --format hf|parquet|jsonl|openai-chat|onnx [--out PATH]
 
 * ``hf``: a Hugging Face dataset (``save_to_disk``; ``label`` is a ClassLabel in task order, ``probs`` the
   teacher soft label in the same order) with a ``README.md`` dataset card recording the teachers,
@@ -8,7 +8,9 @@
 * ``parquet`` / ``jsonl``: one row per record (id, text, label, label_id, probs, source, teacher, top_prob,
   cluster_size);
 * ``openai-chat``: chat JSONL for OpenAI fine-tuning, ``{"messages": [system, user, assistant]}`` where the
-  system and user turns are the task's prompts and the assistant turn is the label.
+  system and user turns are the task's prompts and the assistant turn is the label;
+* ``onnx``: not the kept set but the run's encoder student, as ``DIR/student/onnx/`` for onnxruntime
+  (:mod:`llmkd.students.onnx_export`; int8 chosen by agreement on the run's training texts).
 
 Every output is written to a temporary path and renamed, so an interrupted export leaves nothing half-written.
 """
@@ -23,13 +25,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmkd.cli import parse_config, run_cli
-from llmkd.errors import RunError
+from llmkd.errors import ConfigError, RunError
 from llmkd.io.task import Task
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import atomic_dir, atomic_file, atomic_write_text, read_jsonl, save_config, write_jsonl
 from llmkd.run.lineage import check_fresh
+from llmkd.students.onnx import MIN_AGREEMENT
 
-Format = Literal["hf", "parquet", "jsonl", "openai-chat"]
+Format = Literal["hf", "parquet", "jsonl", "openai-chat", "onnx"]
 DEFAULT_NAMES = {
     "hf": "hf",
     "parquet": "train.parquet",
@@ -43,7 +46,12 @@ class ExportConfig:
     """Options of ``python -m llmkd.export``."""
 
     run: str = field(default="", metadata={"help": "Run directory holding filtered.jsonl.", "required": True})
-    format: Format = field(default="jsonl", metadata={"help": "Output format."})
+    format: Format = field(
+        default="jsonl",
+        metadata={
+            "help": "Output format (onnx: the encoder student as DIR/student/onnx/, not the kept set)."
+        },
+    )
     out: str | None = field(
         default=None,
         metadata={"help": "Output path (default: DIR/export/hf, train.parquet, train.jsonl, ...)."},
@@ -52,6 +60,17 @@ class ExportConfig:
         default=None,
         metadata={"help": "Task name or YAML (default: the task recorded in DIR/generate_config.json)."},
     )
+    min_int8_agreement: float = field(
+        default=MIN_AGREEMENT,
+        metadata={
+            "help": "--format onnx: the least label agreement with the torch student, on the run's "
+            "training texts, that int8 must keep (else the ONNX student stays fp32)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.min_int8_agreement <= 1.0:
+            raise ConfigError(f"--min-int8-agreement must be in (0, 1], got {self.min_int8_agreement}")
 
 
 def export_rows(records: Sequence[dict[str, Any]], task: Task) -> list[dict[str, Any]]:
@@ -180,12 +199,39 @@ def write_parquet(rows: Sequence[dict[str, Any]], out: Path) -> None:
         pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
 
 
+def export_onnx(cfg: ExportConfig) -> Path:
+    """Write ``RUN/student/onnx/``; int8 is chosen on the run's training texts (filtered, else labels).
+
+    Raises:
+        ConfigError: ``--out`` was given.
+        RunError: the run has no encoder student.
+    """
+    if cfg.out:
+        raise ConfigError("--out does not apply to --format onnx (it writes DIR/student/onnx/)")
+    run = run_directory(cfg.run)
+    student = run / "student"
+    if not (student / "config.json").is_file():
+        causal = (run / "student-causal").is_dir()
+        what = "a causal student only; ONNX is for the encoder student" if causal else "no student/"
+        raise RunError(f"{run}: {what} (run llmkd.finetune first)")
+    source = next((run / n for n in ("filtered.jsonl", "labels.jsonl") if (run / n).is_file()), None)
+    texts = [str(r["text"]) for r in read_jsonl(source) if r.get("text")] if source else []
+    save_config(run, "export", cfg)
+    from llmkd.students.onnx_export import export_onnx_student  # torch: only for this format
+
+    meta = export_onnx_student(student, texts, cfg.min_int8_agreement)
+    return student / "onnx" / meta.model
+
+
 def run_export(cfg: ExportConfig) -> Path:
-    """Write the kept set of ``cfg.run`` in ``cfg.format``; returns the output path.
+    """Write the kept set of ``cfg.run`` in ``cfg.format`` (or, ``onnx``, the student); returns the
+    output path.
 
     Raises:
         RunError: filtered.jsonl is missing or empty, or holds a label the task does not have.
     """
+    if cfg.format == "onnx":
+        return export_onnx(cfg)
     run = run_directory(cfg.run, needs="filtered.jsonl")
     check_fresh(run, run / "filtered.jsonl")
     records = list(read_jsonl(run / "filtered.jsonl"))

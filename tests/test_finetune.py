@@ -46,17 +46,21 @@ def test_finetune_lora_saves_loadable_student(tmp_path, tiny_bert_dir):
     assert config["lr"] == 5e-4 and config["full"] is False
     metrics = json.loads((run / "finetune_metrics.json").read_text())
     assert metrics["method"] == "lora"
+    assert metrics["onnx"]["folder"] == str(run / "student" / "onnx")  # --onnx is on by default
+    assert (run / "student" / "onnx" / metrics["onnx"]["model"]).is_file()
+    assert "## ONNX (CPU inference)" in (run / "student" / "README.md").read_text()
     assert metrics["trainable_parameters"] < metrics["parameters"] / 2
 
 
 def test_finetune_full_reads_filtered(tmp_path, tiny_bert_dir, capsys):
     run = make_run(tmp_path, filtered=True)
     args = ["--run", str(run), "--student", str(tiny_bert_dir), "--epochs", "2", "--full", "--lr", "1e-3"]
-    assert main(args) == 0
+    assert main([*args, "--no-onnx"]) == 0
     assert "filtered.jsonl" in capsys.readouterr().out
     check_student(run)
     metrics = json.loads((run / "finetune_metrics.json").read_text())
     assert metrics["method"] == "full" and metrics["source"] == "filtered.jsonl"
+    assert metrics["onnx"] is None and not (run / "student" / "onnx").exists()
     assert metrics["trainable_parameters"] == metrics["parameters"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from llmkd.errors import ConfigError
 from llmkd.io.readers import InputColumns
@@ -49,6 +50,13 @@ class EvaluateConfig(InputColumns):
     )
     device: str = field(
         default="auto", metadata={"help": "torch device for the student ('auto': cuda if present)"}
+    )
+    backend: Literal["torch", "onnx"] = field(
+        default="torch",
+        metadata={
+            "help": "run the student on torch, or on onnxruntime from its ONNX export (STUDENT/onnx/, "
+            "written by finetune or `llmkd export --format onnx`; CPU, encoder student only)"
+        },
     )
     n_bins: int = field(default=10, metadata={"help": "confidence bins for ECE and the reliability diagram"})
     time_teacher: bool = field(

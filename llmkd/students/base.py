@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from llmkd.errors import RunError
 from llmkd.io.task import Task
 from llmkd.models.device import resolve_device
 from llmkd.students.causal import CausalStudent, read_marker
 from llmkd.students.encoder import EncoderStudent
+from llmkd.students.onnx import OnnxStudent
 
-__all__ = ["Student", "load_student", "resolve_device", "student_kind"]
+__all__ = ["Backend", "Student", "load_student", "resolve_device", "student_kind"]
 
 
 @runtime_checkable
@@ -62,8 +64,15 @@ def student_kind(folder: str | Path) -> str:
     return "causal" if read_marker(folder) is not None else "encoder"
 
 
+Backend = Literal["torch", "onnx"]
+
+
 def load_student(
-    folder: str | Path, device: str = "auto", max_length: int | None = None, task: Task | None = None
+    folder: str | Path,
+    device: str = "auto",
+    max_length: int | None = None,
+    task: Task | None = None,
+    backend: Backend = "torch",
 ) -> Student:
     """Load the student saved in ``folder`` onto ``device``, in eval mode.
 
@@ -73,10 +82,16 @@ def load_student(
         max_length: Tokens per text for an encoder student (default: its training length; a causal
             one always keeps its training length).
         task: The task of a causal student (default: the one named in its ``llmkd_student.json``).
+        backend: ``torch``, or ``onnx``: the encoder student's ONNX export in ``folder/onnx`` on
+            onnxruntime (CPU; ``device`` is ignored).
 
     Raises:
-        RunError: ``folder`` holds no loadable student.
+        RunError: ``folder`` holds no loadable student, or (``onnx``) no ONNX export or a causal student.
     """
+    if backend == "onnx":
+        if student_kind(folder) == "causal":
+            raise RunError(f"{folder}: a causal student; --backend onnx is for the encoder student only")
+        return OnnxStudent.load(folder, max_length)
     target = resolve_device(device)
     if student_kind(folder) == "causal":
         causal = CausalStudent.load(folder, task)

@@ -17,7 +17,7 @@ from llmkd.training.data import Example
 
 CHECKPOINTS = ".checkpoints"
 FINGERPRINT = "fingerprint.json"
-NOT_FINGERPRINTED = {"resume", "output", "report_to"}
+NOT_FINGERPRINTED = {"resume", "output", "report_to", "onnx"}
 
 
 def run_fingerprint(config: Any, examples: list[Example]) -> str:

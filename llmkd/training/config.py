@@ -179,6 +179,14 @@ class FinetuneConfig:
             "that folder, leaving the run's own"
         },
     )
+    onnx: bool = field(
+        default=True,
+        metadata={
+            "help": "encoder student: also write it as ONNX for onnxruntime (DIR/student/onnx/: fp32, and "
+            "int8 when its labels agree with the torch student on at least 99% of 512 training texts); "
+            "under a minute for MiniLM on 2 CPU cores"
+        },
+    )
     resume: bool = field(
         default=True,
         metadata={

@@ -23,6 +23,7 @@ from llmkd.students.encoder import (
     token_lengths,
     truncation_warning,
 )
+from llmkd.students.onnx_export import export_onnx_student, export_summary
 from llmkd.training.common import (
     TrainingData,
     finish,
@@ -197,12 +198,14 @@ def train_encoder(config: FinetuneConfig, callbacks: list[TrainerCallback] | Non
     accuracy = trained.held_out.get("eval_accuracy")
     card = encoder_model_card(config, data.task, base, counts, accuracy)
     output = save_student(student, tokenizer, Path(str(config.output)), card)
+    onnx = export_onnx_student(output, [e.text for e in data.val + data.train]) if config.onnx else None
     about = {
         "student": str(output),
         "student_kind": "encoder",
         "base_model": base,
         "method": "full" if config.full else "lora",
         "class_weights": dict(zip(labels, weights, strict=True)) if weights is not None else None,
+        "onnx": export_summary(output, onnx) if onnx else None,
     }
     held_out = {
         "held_out_accuracy": accuracy,

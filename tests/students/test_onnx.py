@@ -1,0 +1,126 @@
+"""The encoder student as ONNX: export, onnxruntime inference, int8 choice and loading errors (tiny BERT)."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmkd.errors import RunError
+from llmkd.students.base import load_student
+from llmkd.students.encoder import EncoderStudent
+from llmkd.students.onnx import FP32_FILE, INT8_FILE, META_FILE, OnnxStudent, onnx_folder
+from llmkd.students.onnx_export import CANDIDATES, CARD_START, export_onnx_student, label_agreement, quantize
+from tests.tiny_runs import LABELS, PHRASES, save_causal_student, save_encoder_student
+
+FILLER = "sales rose in the quarter and the company said the market was strong".split()  # noqa: SIM905
+
+
+def texts(n: int, seed: int = 0) -> list[str]:
+    """``n`` sentences of 3 to 40 words: batches of them need padding."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        phrase = rng.choice(PHRASES[LABELS[i % 3]])
+        out.append(f"the company said {phrase} " + " ".join(rng.choices(FILLER, k=rng.randint(0, 37))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> Path:
+    """A tiny student folder with its ONNX export (int8 chosen on 60 texts)."""
+    folder = save_encoder_student(tmp_path_factory.mktemp("onnx") / "student", tiny_bert_dir)
+    export_onnx_student(folder, texts(60))
+    return folder
+
+
+def test_fp32_onnx_matches_torch(exported: Path) -> None:
+    sample = texts(23, seed=1)
+    torch_probs = EncoderStudent.load(exported).predict_probs(sample, batch_size=5, progress=False)
+    meta = OnnxStudent.load(exported).meta
+    for bucket in (True, False):
+        fp32 = OnnxStudent(onnx_folder(exported), meta, FP32_FILE, bucket=bucket)
+        probs = fp32.predict_probs(sample, batch_size=7, progress=False)
+        np.testing.assert_allclose(probs, torch_probs, atol=1e-5)
+    assert probs.shape == (23, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_export_records_what_it_chose(exported: Path) -> None:
+    folder = onnx_folder(exported)
+    meta = json.loads((folder / META_FILE).read_text())
+    assert meta["labels"] == LABELS and meta["opset"] == 17 and meta["dev_items"] == 60
+    assert meta["agreement"]["fp32"] == 1.0
+    assert meta["model"] == INT8_FILE and meta["quantization"]["name"] == CANDIDATES[0].name
+    assert meta["agreement"][CANDIDATES[0].name] >= 0.99
+    assert {p.name for p in folder.iterdir()} == {FP32_FILE, INT8_FILE, META_FILE, "tokenizer.json"}
+    card = (exported / "README.md").read_text()
+    assert card.count(CARD_START) == 1 and "agree with the PyTorch student" in card
+
+
+def test_int8_labels_agree_with_torch(exported: Path, tmp_path: Path) -> None:
+    sample = texts(40, seed=2)
+    torch_probs = EncoderStudent.load(exported).predict_probs(sample, progress=False)
+    student = load_student(exported, backend="onnx")
+    assert isinstance(student, OnnxStudent) and student.model_file == INT8_FILE
+    assert student.kind == "encoder" and student.device == "cpu" and student.labels == LABELS
+    assert student.parameter_count() == EncoderStudent.load(exported).parameter_count()
+    assert 0 < student.size_mb() < (onnx_folder(exported) / FP32_FILE).stat().st_size / 1e6
+    assert label_agreement(student.predict_probs(sample, progress=False), torch_probs) >= 0.9
+    for setting in CANDIDATES:  # every candidate gives a runnable graph
+        quantize(onnx_folder(exported) / FP32_FILE, tmp_path / "q.onnx", setting)
+        assert (tmp_path / "q.onnx").stat().st_size > 0
+
+
+def test_fp32_fallback_when_int8_loses_agreement(tmp_path: Path, tiny_bert_dir: Path, capsys) -> None:
+    folder = save_encoder_student(tmp_path / "student", tiny_bert_dir)
+    meta = export_onnx_student(folder, texts(20), min_agreement=1.01)
+    assert meta.model == FP32_FILE and meta.quantization is None
+    assert not (onnx_folder(folder) / INT8_FILE).exists()
+    assert "runs in fp32" in capsys.readouterr().err
+    assert load_student(folder, backend="onnx").model_file == FP32_FILE  # type: ignore[attr-defined]
+    export_onnx_student(folder, texts(20))  # a second export replaces the card's section
+    assert (folder / "README.md").read_text().count(CARD_START) == 1
+
+
+def test_load_student_onnx_errors(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    folder = save_encoder_student(tmp_path / "student", tiny_bert_dir)
+    with pytest.raises(RunError, match=r"no ONNX student; run `llmkd export --run DIR --format onnx`"):
+        load_student(folder, backend="onnx")
+    causal = save_causal_student(tmp_path / "causal")
+    with pytest.raises(RunError, match="encoder student only"):
+        load_student(causal, backend="onnx")
+    with pytest.raises(RunError, match="encoder student only"):
+        export_onnx_student(causal, texts(5))
+
+
+def test_onnx_student_runs_without_torch(exported: Path) -> None:
+    """The folder is usable with onnxruntime and tokenizers alone (torch made unimportable)."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["torch"] = None
+        import json, numpy as np, onnxruntime as ort
+        from tokenizers import Tokenizer
+        folder = {str(onnx_folder(exported))!r}
+        meta = json.load(open(folder + "/onnx_student.json"))
+        tokenizer = Tokenizer.from_file(folder + "/tokenizer.json")
+        tokenizer.enable_truncation(meta["max_length"])
+        tokenizer.enable_padding(pad_id=meta["pad_id"])
+        batch = tokenizer.encode_batch(["the company said profit rose", "jobs cut"])
+        arrays = {{"input_ids": [e.ids for e in batch], "attention_mask": [e.attention_mask for e in batch],
+                  "token_type_ids": [e.type_ids for e in batch]}}
+        session = ort.InferenceSession(folder + "/" + meta["model"])
+        feed = {{i.name: np.array(arrays[i.name], dtype=np.int64) for i in session.get_inputs()}}
+        logits = session.run(["logits"], feed)[0]
+        print(json.dumps([meta["labels"][i] for i in logits.argmax(1)]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    expected = OnnxStudent.load(exported).predict_probs(["the company said profit rose", "jobs cut"])
+    assert json.loads(done.stdout) == [LABELS[i] for i in expected.argmax(1)]

@@ -165,3 +165,82 @@ def cascade_markdown(rows: Sequence[CascadePoint], student: str = "student", tea
             f"| {p.defer_rate:.0%} ({p.deferred}/{p.n}) | {who} | {p.accuracy:.3f} | {p.usd_per_1000:.4f} |"
         )
     return "\n".join(lines)
+
+
+def teacher_usd_per_1000(cost: dict[str, Any], teachers: Sequence[str]) -> float | None:
+    """The teacher's dollars per 1,000 items from evaluate's cost summary: the API spend in the ledger of
+    each of ``teachers``, plus the CPU cost of its local ones (None when none is known)."""
+    api = cost.get("api_teachers") or {}
+    local = cost.get("local_teachers_usd_per_1000") or {}
+    known = [
+        api[name]["usd_per_1000"]
+        for name in teachers
+        if (api.get(name) or {}).get("usd_per_1000") is not None
+    ]
+    known += [local[name] for name in teachers if local.get(name) is not None]
+    return float(sum(known)) if known else None
+
+
+def selective_summary(
+    confidence: Sequence[float | None],
+    student: Sequence[str | None],
+    teacher: Sequence[str | None],
+    gold: Sequence[str],
+    student_usd_per_1000: float | None,
+    teacher_cost_per_1000: float | None,
+) -> dict[str, Any] | None:
+    """evaluate's selective-prediction figures: the student's coverage-accuracy curve (every gold item) and
+    the cascade table on the gold items both student and teacher labelled (None: no student)."""
+    scored = [i for i, c in enumerate(confidence) if c is not None and student[i] is not None]
+    if not scored:
+        return None
+    conf = np.array([confidence[i] for i in scored], dtype=float)
+    right = np.array([student[i] == gold[i] for i in scored])
+    summary: dict[str, Any] = {"coverage_accuracy": coverage_accuracy(conf, right), "cascade": None}
+    both = [i for i in scored if teacher[i] is not None]
+    if both:
+        points = cascade_points(
+            [confidence[i] for i in both],  # type: ignore[misc]
+            [student[i] == gold[i] for i in both],
+            [teacher[i] == gold[i] for i in both],
+            (teacher_cost_per_1000 or 0.0) / 1000.0,
+            (student_usd_per_1000 or 0.0) / 1000.0,
+        )
+        summary["cascade"] = {
+            "n": len(both),
+            "costs_known": teacher_cost_per_1000 is not None,
+            "table": [p.to_json() for p in cascade_table(points)],
+        }
+    return summary
+
+
+def selective_markdown(summary: dict[str, Any] | None) -> list[str]:
+    """The report's selective-prediction section (coverage-accuracy and the cascade table)."""
+    if not summary:
+        return []
+    lines = [
+        "### Selective prediction and the cascade",
+        "",
+        "Accuracy of the student's most confident share of the gold items:",
+        "",
+        "| coverage | items | accuracy | lowest confidence kept |",
+        "|---|---|---|---|",
+        *[
+            f"| {r['coverage']:.0%} | {r['n']} | {r['accuracy']:.3f} | {r['threshold']:.3f} |"
+            for r in summary["coverage_accuracy"]
+        ],
+        "",
+    ]
+    cascade = summary.get("cascade")
+    if cascade:
+        rows = [CascadePoint(**{k: v for k, v in r.items() if k != "defer_rate"}) for r in cascade["table"]]
+        lines += [
+            f"Deferring the student's least confident items to the teacher (the {cascade['n']} gold items "
+            "both labelled; `predict --defer-to`)"
+            + ("" if cascade["costs_known"] else "; the teacher's cost is unknown (no spend in the ledger)")
+            + ":",
+            "",
+            cascade_markdown(rows),
+            "",
+        ]
+    return lines

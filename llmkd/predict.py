@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from llmkd.cli import parse_config, run_cli, warn
-from llmkd.errors import ConfigError
+from llmkd.errors import ConfigError, RunError
 from llmkd.evaluation.cost import generate_settings
 from llmkd.io.formats import detect_format
 from llmkd.io.records import Item
@@ -62,7 +62,10 @@ def deferral(run_dir: Path, config: PredictConfig) -> tuple[float | None, float 
     if not config.defer_to or config.defer_below is not None or config.defer_fraction is not None:
         return config.defer_below, config.defer_fraction
     path = run_dir / THRESHOLD_FILE
-    saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: not valid JSON ({exc}); rerun predict --calibrate") from None
     if saved.get("teacher") != config.defer_to:
         raise ConfigError(
             f"--defer-to {config.defer_to} needs --defer-below P, --defer-fraction F, or a threshold picked with "

@@ -78,9 +78,8 @@ def calibrate(run: Path, dev: Path, flags: list[str], setting: str) -> dict[str,
     return {"teacher_dev_accuracy": teacher_dev, "target_accuracy": target, **saved}
 
 
-def run_setting(setting: str) -> dict[str, Any]:
+def run_setting(setting: str, run: Path) -> dict[str, Any]:
     _, dev, test = split(setting)
-    run = RUNS / f"{setting}-student"
     gold = {r["id"]: r["label"] for r in read_jsonl(test)}
     out = RUNS / f"{setting}-predict"
     out.mkdir(parents=True, exist_ok=True)
@@ -110,6 +109,7 @@ def run_setting(setting: str) -> dict[str, Any]:
     teacher_only = points[-1]
     return {
         "setting": setting,
+        "run": str(run.relative_to(ROOT)),
         "teacher": TEACHERS[setting],
         "n_test": len(gold),
         "test_file": str(test.relative_to(ROOT)),
@@ -152,9 +152,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", choices=["fomc", "phrasebank"], required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--run", type=Path, default=None, help="the student's run (default: runs/SETTING-student)"
+    )
+    parser.add_argument("--note", default="", help="what the results JSON should say about the student")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = run_setting(args.setting)
+    result = run_setting(args.setting, (args.run or RUNS / f"{args.setting}-student").resolve())
+    result["student_note"] = args.note
     result["commit"] = subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()

@@ -32,6 +32,7 @@ from llmkd.prediction.student import open_student, student_folder, student_probs
 from llmkd.prediction.writers import output_format
 from llmkd.run.directory import resolve_task, run_directory
 from llmkd.run.files import save_config
+from llmkd.students.base import Student
 
 DESCRIPTION = (
     "Label new texts with the run's student, chunk by chunk (memory stays flat on files of millions of rows); "
@@ -182,7 +183,7 @@ def _calibrate(run_dir: Path, config: PredictConfig, task: Task) -> Path:
 def _score_chunks(
     config: PredictConfig,
     task: Task,
-    student: Any,
+    student: Student,
     teacher: DeferralTeacher | None,
     partial: PartialOutput,
     done: int,

@@ -15,6 +15,7 @@ STAGES = {
     "export": ("--run DIR --format F", "export the kept set (hf, parquet, jsonl, openai-chat)"),
     "finetune": ("--run DIR", "distil into a small student"),
     "evaluate": ("--run DIR --gold FILE", "student vs teacher vs gold"),
+    "predict": ("--run DIR --input F --output F", "label new texts (student, or student + teacher cascade)"),
     "review": ("export|import --run DIR", "export doubtful records for review; import gold labels"),
     "demo": ("", "the whole pipeline on the embedded models and the demo sample"),
 }

@@ -24,6 +24,7 @@ from llmkd.evaluation.gold_teachers import labelled_notes, unseen_gold
 from llmkd.evaluation.matching import match_teacher, teacher_calibration, teacher_confidences
 from llmkd.evaluation.predictions import PREDICTIONS_FILE, misclassified, prediction_rows
 from llmkd.evaluation.report import report_markdown, summary_table
+from llmkd.evaluation.selective import selective_summary, teacher_usd_per_1000
 from llmkd.generation.gold_labels import label_gold
 from llmkd.io.readers import InputSpec, read_items
 from llmkd.io.records import Item
@@ -334,6 +335,14 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         result["agreement"] = None
     result["ece"] = {name: (result[name] or {}).get("ece") for name in ("student", "teacher")}
     add_cost_and_speed(result, inputs, config, notes)
+    result["selective"] = selective_summary(
+        student.confidence or [],
+        student.predicted,
+        teacher.predicted,
+        inputs.gold,
+        result["cost"]["student_usd_per_1000"],
+        teacher_usd_per_1000(result["cost"], (teacher.result or {}).get("teachers") or []),
+    )
     result["notes"] = notes
     write_predictions(result, inputs, config, student, teacher)
     scored = {"student": student, "teacher": teacher}
@@ -342,6 +351,11 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         run_student is not None and inputs.student_dir.resolve() == run_student.resolve()
     )
     figures = write_figures(inputs.run_dir, inputs.task.labels, scored, own) if config.plots else []
+    if config.plots and result["selective"]:
+        plots.coverage_accuracy_plot(
+            result["selective"]["coverage_accuracy"], inputs.run_dir / "coverage.png"
+        )
+        figures.append("coverage.png")
     result["figures"] = figures
     write_outputs(result, inputs, config)
     return result

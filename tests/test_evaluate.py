@@ -37,6 +37,26 @@ def trained_run(tmp_path_factory, tiny_bert_dir) -> Path:
     return run
 
 
+def test_evaluate_reports_the_coverage_curve_and_the_cascade_table(trained_run):
+    gold = trained_run.parent / "gold.csv"
+    assert (
+        main(["--run", str(trained_run), "--gold", str(gold), "--id-column", "id", "--no-time-teacher"]) == 0
+    )
+    result = json.loads((trained_run / "eval.json").read_text())
+    selective = result["selective"]
+    curve = selective["coverage_accuracy"]
+    assert curve[-1]["n"] == 7 and curve[-1]["accuracy"] == pytest.approx(result["student"]["accuracy"])
+    assert [row["n"] for row in curve] == sorted(row["n"] for row in curve)
+    cascade = selective["cascade"]
+    assert cascade["n"] == result["teacher"]["n"] == 4
+    assert cascade["table"][-1]["accuracy"] == pytest.approx(result["teacher"]["accuracy"])  # all deferred
+    assert [row["defer_rate"] for row in cascade["table"]] == sorted(
+        row["defer_rate"] for row in cascade["table"]
+    )
+    assert "coverage.png" in result["figures"] and (trained_run / "coverage.png").stat().st_size > 1000
+    assert "### Selective prediction and the cascade" in (trained_run / "report.md").read_text()
+
+
 def test_evaluate_student_and_teacher(trained_run, capsys):
     gold = trained_run.parent / "gold.csv"
     assert main(["--run", str(trained_run), "--gold", str(gold), "--id-column", "id"]) == 0

@@ -6,6 +6,7 @@ from typing import Any
 
 from llmkd.evaluation.cost import combined_teachers
 from llmkd.evaluation.predictions import misclassified_markdown, reliability_markdown
+from llmkd.evaluation.selective import selective_markdown
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -141,6 +142,7 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
     curves = {name: (result[name] or {}).get("reliability") or [] for name in ("student", "teacher")}
     parts += reliability_markdown(curves)
     parts += speed_and_cost_lines(result)
+    parts += selective_markdown(result.get("selective"))
     if result["notes"]:
         parts += ["### Notes", "", *[f"- {note}" for note in result["notes"]], ""]
     if result["figures"]:

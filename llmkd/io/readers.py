@@ -26,6 +26,7 @@ __all__ = [
     "iter_items",
     "parse_label_map",
     "read_items",
+    "row_item",
     "text_id",
 ]
 
@@ -125,6 +126,31 @@ def iter_items(spec: InputSpec, labels: Sequence[str] | None = None) -> Iterator
             break  # stop before reading (and judging) the next row
     if count == 0:
         raise InputError("no items found (the input is empty)", where)
+
+
+def row_item(
+    row: Row,
+    spec: InputSpec,
+    where: str | Path,
+    label_map: Mapping[str, str] | None = None,
+    allowed: Sequence[str] | None = None,
+) -> Item:
+    """One raw row as an item, with :func:`iter_items`' checks of that row alone (text, id, label).
+
+    For streams too long to remember every id: ids are not checked for uniqueness, and without an id
+    column the id is :func:`text_id` of the text (identical texts share it).
+
+    Raises:
+        InputError: empty or non-string text, empty id, unknown label; names the file and line.
+    """
+    text = _text_value(row, spec, where)
+    item_id = text_id(text)
+    if spec.id_column is not None:
+        item_id = _scalar_str(row.id, "id", where, row.line)
+        if not item_id:
+            raise InputError(f"empty id in column {spec.id_column!r}", where, row.line)
+    label = _label_value(row, label_map or {}, allowed, where)
+    return Item(id=item_id, text=text, label=label, source="input", line=row.line)
 
 
 # ---------------------------------------------------------------- line-based formats

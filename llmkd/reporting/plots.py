@@ -130,3 +130,16 @@ def reliability_figure(curves: dict[str, list[dict[str, float]]]) -> Figure:
 def reliability_diagram(curves: dict[str, list[dict[str, float]]], path: str | Path) -> Path:
     """Write :func:`reliability_figure` as a PNG."""
     return _save(reliability_figure(curves), path)
+
+
+def coverage_accuracy_plot(rows: Sequence[dict[str, float]], path: str | Path) -> Path:
+    """Accuracy of the student's most confident x% of items against x (``selective.coverage_accuracy`` rows)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot([100 * r["coverage"] for r in rows], [r["accuracy"] for r in rows], "o-")
+    ax.set_xlabel("coverage: the student's most confident x% of items")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 100)
+    ax.set_title("Coverage-accuracy (selective prediction)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -342,8 +342,21 @@ def test_defer_to_without_a_threshold_says_what_to_give(run: Path, tmp_path: Pat
         predict(run, input_file(tmp_path), tmp_path / "out.csv", "--defer-below", "0.5")
 
 
-def test_backend_onnx_says_it_needs_the_onnx_student(run: Path, tmp_path: Path) -> None:
-    from llmkd.errors import RunError
+def test_backend_onnx_scores_with_the_exported_student(run: Path, tmp_path: Path) -> None:
+    import shutil
 
-    with pytest.raises(RunError, match="needs the ONNX student"):
+    from llmkd.errors import RunError
+    from llmkd.students.onnx_export import export_onnx_student
+
+    with pytest.raises(RunError, match="no ONNX student"):
         predict(run, input_file(tmp_path), tmp_path / "out.csv", "--backend", "onnx")
+    student = (run / "student").resolve()
+    (run / "student").unlink()
+    shutil.copytree(student, run / "student")
+    export_onnx_student(run / "student", texts(40))
+    predict(run, input_file(tmp_path), tmp_path / "torch.csv")
+    predict(run, input_file(tmp_path), tmp_path / "onnx.csv", "--backend", "onnx")
+    by_torch, by_onnx = read_output(tmp_path / "torch.csv"), read_output(tmp_path / "onnx.csv")
+    assert [r["id"] for r in by_onnx] == [r["id"] for r in by_torch]
+    same = sum(a["label"] == b["label"] for a, b in zip(by_torch, by_onnx, strict=True))
+    assert same >= 0.9 * len(by_torch)

@@ -26,11 +26,7 @@ def student_folder(run_dir: Path) -> Path:
 def open_student(run_dir: Path, config: PredictConfig) -> Student:
     """The run's student on ``config.backend`` (``torch`` or ``onnx``)."""
     folder = student_folder(run_dir)
-    if config.backend == "onnx":
-        raise RunError(
-            f"{folder}: --backend onnx needs the ONNX student (student/onnx/); use --backend torch"
-        )
-    return load_student(folder, device=config.device, max_length=config.max_length)
+    return load_student(folder, device=config.device, max_length=config.max_length, backend=config.backend)
 
 
 def student_probs(student: Student, texts: list[str], labels: list[str], batch_size: int) -> np.ndarray:

@@ -130,3 +130,18 @@ def reliability_figure(curves: dict[str, list[dict[str, float]]]) -> Figure:
 def reliability_diagram(curves: dict[str, list[dict[str, float]]], path: str | Path) -> Path:
     """Write :func:`reliability_figure` as a PNG."""
     return _save(reliability_figure(curves), path)
+
+
+def learning_curve_plot(
+    curves: dict[str, Sequence[tuple[float, float]]], path: str | Path, title: str
+) -> Path:
+    """Accuracy against teacher calls, one line per named curve of ``(calls, accuracy)`` points."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, points in curves.items():
+        ax.plot(*zip(*points, strict=True), "o-", label=name, markersize=3)
+    ax.set_xlabel("teacher calls")
+    ax.set_ylabel("student accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    return _save(fig, path)

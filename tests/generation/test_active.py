@@ -177,3 +177,26 @@ def test_killed_mid_round_resumes_without_paying_twice(tmp_path: Path, tiny_bert
     # any killed client), and the run ends with exactly the budget's items.
     assert not set(resent) & paid and set(resent.values()) == {1}
     assert len(paid | set(resent)) == 12 and len(read_labels(run)) == 12
+
+
+def test_evaluate_shows_the_learning_curve(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    from llmkd.evaluate import main as evaluate_main
+
+    data, run = write_pool(tmp_path / "in.csv"), tmp_path / "run"
+    with OpenAIServer() as server:
+        assert main(args_for(data, run, server, tiny_bert_dir, "--budget", "12", "--rounds", "3")) == 0
+    gold_rows = [
+        (f"Other firm {i}: {PHRASES[lab][i % 5]} last year", lab) for i, lab in enumerate(LABELS * 4)
+    ]
+    gold = tmp_path / "gold.csv"
+    gold.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in gold_rows), encoding="utf-8")
+    assert evaluate_main(["--run", str(run), "--gold", str(gold)]) == 0
+    curve = json.loads((run / "eval.json").read_text())["learning_curve"]
+    rounds = read_rounds(run)
+    assert [p["calls"] for p in curve["points"]] == [r["calls"] for r in rounds if r["probe"]]
+    vectors = embed([t for t, _ in gold_rows], str(tiny_bert_dir))
+    last = ProbeStudent.load(run / "active" / rounds[-1]["probe"])
+    expected = np.mean([p == lab for p, (_, lab) in zip(last.predict(vectors), gold_rows, strict=True)])
+    assert curve["points"][-1]["accuracy"] == pytest.approx(expected)
+    assert (run / "learning_curve.png").is_file()
+    assert "Learning curve" in (run / "report.md").read_text()

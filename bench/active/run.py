@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import random
@@ -45,7 +46,7 @@ import numpy as np  # noqa: E402
 from recorded_teacher import read_answers  # noqa: E402
 from simulated_teacher import simulated_answers  # noqa: E402
 
-from llmkd.generation.active import choose_picks  # noqa: E402
+from llmkd.generation.active import choose_picks, store_embeddings  # noqa: E402
 from llmkd.generation.selection import STRATEGIES, round_sizes  # noqa: E402
 from llmkd.io.readers import InputSpec, read_items  # noqa: E402
 from llmkd.run.files import read_jsonl, write_json, write_jsonl  # noqa: E402
@@ -148,19 +149,24 @@ def accuracy(student: ProbeStudent, vectors: np.ndarray, rows: list[dict[str, An
     return float(np.mean([p == r["label"] for p, r in zip(student.predict(vectors), rows, strict=True)]))
 
 
-def curve(setting: str, strategy: str, seed: int) -> list[dict[str, Any]]:
-    """One ``generate --budget`` (30% of the pool, rounds of 2.5%) replayed on cached embeddings: the
-    quick student's dev and test accuracy after each round."""
+def curve(
+    setting: str, strategy: str, seed: int, share: float = MAX_SHARE, picks: list[list[int]] | None = None
+) -> list[dict[str, Any]]:
+    """One ``generate --budget`` (``share`` of the pool, rounds of 2.5%) replayed on cached embeddings: the
+    quick student's dev and test accuracy after each round (each round's picks appended to ``picks``)."""
     pool_rows, pool = load(setting, "pool")
     evals = {part: load(setting, part) for part in ("dev", "test")}
     labels = LABELS[setting]
-    sizes = round_sizes(round(MAX_SHARE * len(pool_rows)), round(MAX_SHARE / STEP))
+    sizes = round_sizes(round(share * len(pool_rows)), round(share / STEP))
     chosen: list[int] = []
     student: ProbeStudent | None = None
     points = []
     for index, size in enumerate(sizes):
         rng = np.random.default_rng([seed, index])
-        chosen += choose_picks(strategy, index, size, pool, chosen, pool[:0], student, rng)  # type: ignore[arg-type]
+        new = choose_picks(strategy, index, size, pool, chosen, pool[:0], student, rng)  # type: ignore[arg-type]
+        chosen += new
+        if picks is not None:
+            picks.append(new)
         targets = [pool_rows[i]["teacher"] for i in chosen]
         student = ProbeStudent.fit(pool[chosen], targets, labels) if len(set(targets)) > 1 else None
         point = {"calls": len(chosen), "share": len(chosen) / len(pool_rows)}
@@ -222,6 +228,173 @@ def curves() -> None:
     results["environment"]["seconds"] = round(time.perf_counter() - start, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_json(RESULTS / "curves.json", results)
+
+
+def simulated_server(setting: str) -> Any:
+    """The loopback teacher of ``setting``: simulated (answers fixed on the pool, as in ``prepare``) or the
+    recorded GPT-4 answers."""
+    from recorded_teacher import RecordedTeacherServer
+    from simulated_teacher import SimulatedTeacherServer
+
+    if setting == "fomc":
+        return RecordedTeacherServer(read_answers())
+    return SimulatedTeacherServer([[(r["text"], r["label"]) for r in load(setting, "pool")[0]]])
+
+
+def generate_run(setting: str, strategy: str, seed: int, share: float) -> Path:
+    """``llmkd generate --budget`` on the pool against the loopback teacher; returns the run folder."""
+    from llmkd.generate import main as generate_main
+
+    pool_rows = load(setting, "pool")[0]
+    budget, rounds = round(share * len(pool_rows)), max(1, round(share / STEP))
+    run = RUNS / f"{setting}-{strategy}-s{seed}-{round(share * 100)}pct"
+    if share < 1.0 and not (run / "active" / "embeddings.npy").is_file():  # prepare's, identical (crosscheck)
+        texts = [r["text"] for r in pool_rows]
+        store_embeddings(run / "active", texts, "minilm", "embeddings", load(setting, "pool")[1])
+    server = simulated_server(setting)
+    server.start()
+    try:
+        flags = ["--input", str(DATA / f"{setting}_pool.jsonl"), "--task", TASKS[setting], "--run", str(run)]
+        flags += [
+            "--teacher",
+            "openai-compatible:" + ("gpt-4-recorded" if setting == "fomc" else "simulated-gpt-4"),
+        ]
+        flags += ["--base-url", f"http://127.0.0.1:{server.port}/v1", "--no-few-shot"]
+        if share < 1.0:
+            flags += ["--budget", str(budget), "--rounds", str(rounds), "--select", strategy]
+            flags += ["--select-seed", str(seed)]
+        generate_main(flags)
+    finally:
+        server.stop()
+    return run
+
+
+def crosscheck(args: argparse.Namespace) -> None:
+    """``generate --budget`` (10%) picks exactly what the planner replay picks: the curves are the CLI's."""
+    from llmkd.generation.active import read_rounds
+
+    for strategy in ("uncertainty", "mix"):
+        run = generate_run(args.setting, strategy, args.seed, 0.10)
+        planned: list[list[int]] = []
+        curve(args.setting, strategy, args.seed, 0.10, planned)
+        ids = [r["id"] for r in load(args.setting, "pool")[0]]
+        replay = [[ids[i] for i in round_picks] for round_picks in planned]
+        cli = [r["chosen"] for r in read_rounds(run)]
+        same = [sorted(a) == sorted(b) for a, b in zip(cli, replay, strict=True)]
+        print(f"{args.setting} {strategy}: rounds identical: {same}")
+        write_json(run / "crosscheck.json", {"identical_rounds": same})
+
+
+def finetune(args: argparse.Namespace) -> None:
+    """The real default student (``llmkd finetune``, MiniLM) at 10%, 30% and 100% of the calls, active
+    (the default ``uncertainty``) and random; each scored on the test split by ``llmkd evaluate`` -> results/finetune-*.json."""
+    from llmkd.evaluate import main as evaluate_main
+    from llmkd.filter import main as filter_main
+    from llmkd.finetune import main as finetune_main
+
+    plan = [("uncertainty", 0.10), ("random", 0.10), ("uncertainty", 0.30), ("random", 0.30), ("all", 1.0)]
+    out_path = RESULTS / f"finetune-{args.setting}-s{args.seed}.json"
+    done = json.loads(out_path.read_text()) if out_path.is_file() else {"points": []}
+    for strategy, share in plan:
+        if any(p["strategy"] == strategy and p["share"] == share for p in done["points"]):
+            continue
+        start = time.perf_counter()
+        run = generate_run(args.setting, strategy, args.seed, share)
+        filter_main(["--run", str(run), "--no-progress"])
+        finetune_main(["--run", str(run)])
+        evaluate_main(["--run", str(run), "--gold", str(DATA / f"{args.setting}_test.jsonl"), "--no-plots"])
+        result = json.loads((run / "eval.json").read_text())
+        labelled = sum(1 for _ in (run / "labels.jsonl").open())
+        done["points"].append(
+            {
+                "strategy": strategy,
+                "share": share,
+                "calls": labelled,
+                "test_accuracy": result["student"]["accuracy"],
+                "test_macro_f1": result["student"]["macro_f1"],
+                "probe_curve": result.get("learning_curve"),
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+        done.update(
+            setting=args.setting,
+            seed=args.seed,
+            student="llmkd finetune defaults (MiniLM)",
+            environment=environment(),
+        )
+        write_json(out_path, done)
+        print(strategy, share, done["points"][-1]["test_accuracy"], flush=True)
+
+
+def _mean(curves: list[list[dict[str, Any]]], index: int, part: str) -> tuple[float, float]:
+    values = [c[index][part] for c in curves]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """Default strategy (best mean dev accuracy over every round of every setting) and the targets (test)."""
+    dev_area = {
+        strategy: float(
+            np.mean(
+                [np.mean([p["dev"] for c in results["curves"][s][strategy] for p in c]) for s in SETTINGS]
+            )
+        )
+        for strategy in STRATEGIES
+    }
+    best = max(dev_area, key=lambda k: dev_area[k])
+    targets: dict[str, Any] = {}
+    for setting in SETTINGS:
+        full = results["full"][setting]["test"]
+        curves = results["curves"][setting]
+        shares = [p["share"] for p in curves[best][0]]
+        means = {st: [_mean(curves[st], i, "test")[0] for i in range(len(shares))] for st in STRATEGIES}
+        reach = next((sh for sh, m in zip(shares, means[best], strict=True) if m >= 0.99 * full), None)
+        at10 = shares.index(min(shares, key=lambda x: abs(x - 0.10)))
+        targets[setting] = {
+            "full_label_probe_test": full,
+            "share_reaching_99pct_of_full": reach,
+            "at_10pct": {st: means[st][at10] for st in STRATEGIES},
+            "active_minus_random_at_10pct_points": 100 * (means[best][at10] - means["random"][at10]),
+            "at_30pct": {st: means[st][-1] for st in STRATEGIES},
+        }
+    return {"dev_mean_accuracy_over_rounds": dev_area, "default": best, "targets": targets}
+
+
+def report(args: argparse.Namespace) -> None:
+    """Markdown tables (stdout) and results/curves.png from results/curves.json."""
+    from llmkd.reporting.plots import plt
+
+    results = json.loads((RESULTS / "curves.json").read_text())
+    results["summary"] = summary(results)
+    write_json(RESULTS / "curves.json", results)
+    print(json.dumps(results["summary"], indent=1))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, setting in zip(axes, SETTINGS, strict=True):
+        full = results["full"][setting]["test"]
+        print(
+            f"\n**{setting}** (test accuracy, mean ± sd over seeds {SEEDS}; all {results['sizes'][setting]['pool']} teacher labels: {full:.3f})\n"
+        )
+        curves = results["curves"][setting]
+        shares = [p["share"] for p in curves["mix"][0]]
+        print("| calls (% of pool) | " + " | ".join(STRATEGIES) + " |")
+        print("|---|" + "---|" * len(STRATEGIES))
+        for i, share in enumerate(shares):
+            if i % 2 == 1 or i == len(shares) - 1:
+                cells = [
+                    f"{m:.3f} ± {sd:.3f}" for m, sd in (_mean(curves[st], i, "test") for st in STRATEGIES)
+                ]
+                print(f"| {curves['mix'][0][i]['calls']} ({share:.1%}) | " + " | ".join(cells) + " |")
+        for strategy in STRATEGIES:
+            means = [_mean(curves[strategy], i, "test")[0] for i in range(len(shares))]
+            ax.plot([100 * x for x in shares], means, "o-", markersize=3, label=strategy)
+        ax.axhline(full, color="black", lw=1, label="all teacher labels")
+        ax.axhline(0.99 * full, color="grey", ls="--", lw=1, label="99% of that")
+        ax.set_title(f"{setting} (test)")
+        ax.set_xlabel("teacher calls, % of pool")
+        ax.set_ylabel("quick-student accuracy")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right")
+    fig.savefig(RESULTS / "curves.png", dpi=110, bbox_inches="tight")
 
 
 def main() -> None:

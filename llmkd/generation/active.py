@@ -1,11 +1,13 @@
 """Active distillation: spend ``--budget`` teacher calls in ``--rounds`` rounds on the pool items a quick
 student is least sure of.
 
-Round 0 sends a diverse sample (k-center greedy on the frozen student encoder's embeddings, away from the
-gold seed when the run has one); after each round a :class:`~llmkd.students.probe.ProbeStudent` trains on
-every item labelled so far (the gold seed, with its gold labels, included) and the next round sends the items
-it is least sure of (smallest margin), spread out by k-center among themselves (``--select mix``; see
-:mod:`llmkd.generation.selection` for the others).
+After each round a :class:`~llmkd.students.probe.ProbeStudent` (logistic regression on the frozen student
+encoder's embeddings) trains on every item labelled so far (the gold seed, with its gold labels, included) and
+the next round sends the items it is least sure of. ``--select`` (see :mod:`llmkd.generation.selection`):
+``uncertainty`` (the default: round 0 random, or by the seed's student when there is a gold seed; then the
+smallest margins), ``mix`` (round 0 diverse by k-center on the embeddings, away from the seed; then the least
+sure kept diverse by k-center among themselves), ``diversity`` (k-center every round), ``random``. On the
+dev splits of ``bench/active`` plain ``uncertainty`` beat ``mix``: k-center starts from outlying texts.
 
 The budget counts pool items sent to the teacher (each item costs ``teachers x samples`` requests); the
 gold seed's audit calls are not counted. Everything lives in ``RUN/active/``: ``embeddings.npy`` (the pool's
@@ -55,18 +57,30 @@ def read_rounds(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("round-*.json"))]
 
 
-def cached_embeddings(folder: Path, texts: Sequence[str], student: str, name: str) -> np.ndarray:
-    """Embeddings of ``texts``, stored in ``folder/NAME.npy`` and reused while texts and student match."""
-    digest = hashlib.sha256(json.dumps([student, list(texts)]).encode()).hexdigest()
-    array, meta = folder / f"{name}.npy", folder / f"{name}.json"
-    if array.is_file() and meta.is_file() and json.loads(meta.read_text())["sha256"] == digest:
-        return np.load(array)
-    vectors = embed(texts, student, progress=len(texts) > 256)
+def _texts_digest(texts: Sequence[str], student: str) -> str:
+    return hashlib.sha256(json.dumps([student, list(texts)]).encode()).hexdigest()
+
+
+def store_embeddings(
+    folder: Path, texts: Sequence[str], student: str, name: str, vectors: np.ndarray
+) -> None:
+    """Keep ``vectors`` (the embeddings of ``texts``) as ``folder/NAME.npy`` for :func:`cached_embeddings`."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{name}.tmp.npy"
     np.save(tmp, vectors)
-    tmp.replace(array)
-    write_json(meta, {"student": student, "items": len(texts), "sha256": digest})
+    tmp.replace(folder / f"{name}.npy")
+    meta = {"student": student, "items": len(texts), "sha256": _texts_digest(texts, student)}
+    write_json(folder / f"{name}.json", meta)
+
+
+def cached_embeddings(folder: Path, texts: Sequence[str], student: str, name: str) -> np.ndarray:
+    """Embeddings of ``texts``, stored in ``folder/NAME.npy`` and reused while texts and student match."""
+    array, meta = folder / f"{name}.npy", folder / f"{name}.json"
+    fresh = meta.is_file() and json.loads(meta.read_text())["sha256"] == _texts_digest(texts, student)
+    if fresh and array.is_file():
+        return np.load(array)
+    vectors = embed(texts, student, progress=len(texts) > 256)
+    store_embeddings(folder, texts, student, name, vectors)
     return vectors
 
 

@@ -171,10 +171,11 @@ class GenerateConfig(InputColumns):
         },
     )
     select: Literal["mix", "uncertainty", "diversity", "random"] = field(
-        default="mix",
+        default="uncertainty",
         metadata={
-            "help": "With --budget: mix (round 0 diverse by k-center, later rounds the items the quick student "
-            "is least sure of, kept diverse), uncertainty (smallest margin), diversity (k-center), random."
+            "help": "With --budget: uncertainty (round 0 random, then the items the quick student is least sure "
+            "of: smallest margin; best on bench/active's dev splits), mix (round 0 diverse by k-center, then "
+            "the least sure kept diverse among themselves), diversity (k-center), random."
         },
     )
     rounds: int = field(

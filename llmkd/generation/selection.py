@@ -6,7 +6,6 @@ cosine distance does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -129,7 +128,3 @@ def round_sizes(budget: int, rounds: int) -> list[int]:
     rounds = max(1, min(rounds, budget)) if budget > 0 else 1
     base, extra = divmod(budget, rounds)
     return [base + (i < extra) for i in range(rounds)]
-
-
-def strategies_help(names: Sequence[str] = STRATEGIES) -> str:
-    return "|".join(names)

@@ -42,7 +42,9 @@ def test_k_center_never_picks_twice_and_caps_at_n() -> None:
 
 
 def test_uncertainty_picks_the_smallest_margins() -> None:
-    probs = np.array([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.5, 0.5, 0.0], [0.7, 0.2, 0.1], [0.34, 0.33, 0.33]])
+    probs = np.array(
+        [[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.5, 0.5, 0.0], [0.7, 0.2, 0.1], [0.34, 0.33, 0.33]]
+    )
     assert np.allclose(margins(probs), [0.85, 0.05, 0.0, 0.5, 0.01])
     assert most_uncertain(probs, 3) == [2, 4, 1]
 

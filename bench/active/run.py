@@ -189,8 +189,15 @@ def full_student(setting: str) -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "llmkd", "bench/active"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
     return {
         "commit": COMMIT,
+        "uncommitted_changes": bool(dirty),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "python": platform.python_version(),
         "cpu": f"{os.cpu_count()}-core {platform.machine()}",

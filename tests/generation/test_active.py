@@ -200,3 +200,14 @@ def test_evaluate_shows_the_learning_curve(tmp_path: Path, tiny_bert_dir: Path) 
     assert curve["points"][-1]["accuracy"] == pytest.approx(expected)
     assert (run / "learning_curve.png").is_file()
     assert "Learning curve" in (run / "report.md").read_text()
+
+
+def test_local_teacher_labels_only_the_budget(tmp_path: Path, tiny_bert_dir: Path, tiny_llama: Path) -> None:
+    data, run = write_pool(tmp_path / "in.csv", 12), tmp_path / "run"
+    flags = ["--input", str(data), "--teacher", f"hf:{tiny_llama}", "--run", str(run), "--no-rationale"]
+    flags += ["--select-student", str(tiny_bert_dir), "--budget", "5", "--rounds", "2", "--device", "cpu"]
+    assert main(flags) == 0
+    with RunLedger(run / "ledger.sqlite") as ledger:
+        assert ledger.count() == 5
+    rounds = read_rounds(run)
+    assert [r["size"] for r in rounds] == [3, 2] and len(read_labels(run)) == 5

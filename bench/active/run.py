@@ -190,7 +190,7 @@ def full_student(setting: str) -> dict[str, Any]:
 
 def environment() -> dict[str, Any]:
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no", "--", "llmkd", "bench/active"],
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", "llmkd", "bench/active/run.py"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -194,6 +194,8 @@ class ActiveRun:
             answers = self.teacher_labels([sent[i] for i in picks])
             known.update({i: a for i, a in zip(picks, answers, strict=True) if a is not None})
             student = self._fit(pool, known, seed, seed_targets)
+            if record["status"] == "done":  # a resumed run: this round's figures are already stored
+                continue
             if student is not None:
                 student.save(probe_path(self.folder, index))
             record.update(self._figures(index, pool, chosen, known, picks, answers, previous, student))

@@ -211,3 +211,23 @@ def test_local_teacher_labels_only_the_budget(tmp_path: Path, tiny_bert_dir: Pat
         assert ledger.count() == 5
     rounds = read_rounds(run)
     assert [r["size"] for r in rounds] == [3, 2] and len(read_labels(run)) == 5
+
+
+def test_max_cost_stop_inside_a_round_then_rerun_finishes(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    from llmkd.errors import BudgetExceeded
+
+    data, run = write_pool(tmp_path / "in.csv"), tmp_path / "run"
+    with OpenAIServer() as server:
+        flags = ["--budget", "10", "--rounds", "2", "--concurrency", "1"]
+        args = args_for(data, run, server, tiny_bert_dir, *flags)
+        with pytest.raises(BudgetExceeded):
+            main([*args, "--max-cost-usd", "0.0003"])
+        partial = read_labels(run)
+        first = read_rounds(run)
+        assert len(first) == 1 and first[0]["status"] == "sending"
+        assert sorted(r["id"] for r in partial) == sorted(first[0]["chosen"])
+        assert any(r["status"] == "pending" for r in partial)
+        assert main([*args, "--max-cost-usd", "1.0"]) == 0
+        asked = sent(server)
+    assert set(asked.values()) == {1} and len(asked) == 10
+    assert len(read_labels(run)) == 10 and all(r["status"] == "ok" for r in read_labels(run))

@@ -21,6 +21,7 @@ from llmkd.evaluation import metrics
 from llmkd.evaluation.config import EvaluateConfig
 from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_local_teachers
 from llmkd.evaluation.gold_teachers import labelled_notes, unseen_gold
+from llmkd.evaluation.learning_curve import active_learning_curve
 from llmkd.evaluation.matching import match_teacher, teacher_calibration, teacher_confidences
 from llmkd.evaluation.predictions import PREDICTIONS_FILE, misclassified, prediction_rows
 from llmkd.evaluation.report import report_markdown, summary_table
@@ -343,6 +344,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         result["cost"]["student_usd_per_1000"],
         teacher_usd_per_1000(result["cost"], (teacher.result or {}).get("teachers") or []),
     )
+    result["learning_curve"] = active_learning_curve(inputs.run_dir, inputs.gold_items, inputs.task.labels)
     result["notes"] = notes
     write_predictions(result, inputs, config, student, teacher)
     scored = {"student": student, "teacher": teacher}
@@ -356,6 +358,15 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             result["selective"]["coverage_accuracy"], inputs.run_dir / "coverage.png"
         )
         figures.append("coverage.png")
+    if config.plots and result["learning_curve"]:
+        points = [(p["calls"], p["accuracy"]) for p in result["learning_curve"]["points"]]
+        figures.append(
+            plots.learning_curve_plot(
+                {"quick student": points},
+                inputs.run_dir / "learning_curve.png",
+                "Teacher calls -> accuracy on gold",
+            ).name
+        )
     result["figures"] = figures
     write_outputs(result, inputs, config)
     return result

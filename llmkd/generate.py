@@ -13,6 +13,7 @@ from typing import Any
 from llmkd.cli import parse_config, run_cli
 from llmkd.errors import BudgetExceeded, ConfigError
 from llmkd.evaluation.audit import audit_seed_records, correction_lines, seed_only_baseline
+from llmkd.generation.active import active_plan, label_actively
 from llmkd.generation.augment import augment_with
 from llmkd.generation.config import GenerateConfig
 from llmkd.generation.ensemble import combine_samples, combine_teachers
@@ -137,11 +138,16 @@ def _generate(config: GenerateConfig, prebuilt: Sequence[Teacher] | None) -> Pat
         ledger_path = run_layout(run_dir, config.shard).ledger
         with RunLedger(ledger_path if ledger_path.is_file() or not config.dry_run else ":memory:") as ledger:
             if config.dry_run:
-                _print_plans(config, teachers, seed_items + sent, ledger)
+                planned = active_plan(config, teachers, sent) if config.budget is not None else sent
+                _print_plans(config, teachers, seed_items + planned, ledger)
                 return run_dir
             learned = _audit_seed(config, task, teachers, seed_items, run_dir, ledger) if seed_items else None
             if config.audit_only:
                 return run_dir
+            if config.budget is not None:  # active distillation: label only what the rounds choose
+                items, sent = label_actively(
+                    config, task.labels, teachers, items, sent, seed_items, run_dir, ledger
+                )
             items, chains, runs, stopped = _label_all(config, task, teachers, items, sent, ledger)
             records = build_records(items, task, chains, ledger, learned)
             if stopped is not None:

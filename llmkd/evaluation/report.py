@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmkd.evaluation.cost import combined_teachers
+from llmkd.evaluation.learning_curve import learning_curve_markdown
 from llmkd.evaluation.predictions import misclassified_markdown, reliability_markdown
 from llmkd.evaluation.selective import selective_markdown
 
@@ -138,6 +139,7 @@ def report_markdown(result: dict[str, Any], table: str) -> str:
             f"(batch {s['batch_size']}, {s['latency_ms_per_item']:.2f} ms per item amortised).",
             "",
         ]
+    parts += learning_curve_markdown(result.get("learning_curve"))
     parts += misclassified_markdown(result.get("misclassified"), result["n_gold"])
     curves = {name: (result[name] or {}).get("reliability") or [] for name in ("student", "teacher")}
     parts += reliability_markdown(curves)

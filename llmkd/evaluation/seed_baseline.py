@@ -10,37 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from llmkd.evaluation.metrics import classification_metrics
-from llmkd.students.encoder import quiet_transformers, resolve_student
+from llmkd.students.probe import embed
 
-
-@torch.no_grad()
-def embed(
-    texts: Sequence[str], student: str = "minilm", max_length: int = 128, batch_size: int = 32
-) -> np.ndarray:
-    """``(n, hidden)`` L2-normalised mean-pooled token states of the (frozen) student encoder."""
-    from transformers import AutoModel, AutoTokenizer
-
-    path = resolve_student(student)
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModel.from_pretrained(path).eval()
-    out = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(
-            list(texts[start : start + batch_size]),
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        states = model(**batch).last_hidden_state  # (b, seq, hidden)
-        mask = batch["attention_mask"].unsqueeze(-1).float()  # (b, seq, 1)
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (b, hidden)
-        out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size))
+__all__ = ["embed", "seed_only_cv"]
 
 
 def seed_only_cv(

@@ -162,3 +162,31 @@ class GenerateConfig(ShardFlags, InputColumns):
             "help": "With --gold-seed: label and audit the seed only, then stop (spend nothing on --input)."
         },
     )
+    budget: int | None = field(
+        default=None,
+        metadata={
+            "help": "Active distillation: send at most N pool items to the teacher, in --rounds rounds chosen "
+            "by --select; labels.jsonl then holds those items only. Rounds, picks and quick students are "
+            "in RUN/active/.",
+            "metavar": "N",
+        },
+    )
+    select: Literal["mix", "uncertainty", "diversity", "random"] = field(
+        default="uncertainty",
+        metadata={
+            "help": "With --budget: uncertainty (round 0 random, then the items the quick student is least sure "
+            "of: smallest margin; best on bench/active's dev splits), mix (round 0 diverse by k-center, then "
+            "the least sure kept diverse among themselves), diversity (k-center), random."
+        },
+    )
+    rounds: int = field(
+        default=10,
+        metadata={"help": "With --budget: rounds of teacher calls (a quick student refit after each)."},
+    )
+    select_student: str = field(
+        default="minilm",
+        metadata={
+            "help": "With --budget: encoder whose frozen embeddings drive selection and the quick student."
+        },
+    )
+    select_seed: int = field(default=0, metadata={"help": "With --budget: seed of the random choices."})

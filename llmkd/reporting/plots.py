@@ -143,3 +143,18 @@ def coverage_accuracy_plot(rows: Sequence[dict[str, float]], path: str | Path) -
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def learning_curve_plot(
+    curves: dict[str, Sequence[tuple[float, float]]], path: str | Path, title: str
+) -> Path:
+    """Accuracy against teacher calls, one line per named curve of ``(calls, accuracy)`` points."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, points in curves.items():
+        ax.plot(*zip(*points, strict=True), "o-", label=name, markersize=3)
+    ax.set_xlabel("teacher calls")
+    ax.set_ylabel("student accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    return _save(fig, path)

@@ -122,7 +122,8 @@ def test_kill_9_of_one_shard_then_rerun_sends_nothing_stored(
 def test_second_process_on_a_shard_exits_2_and_the_first_finishes(tmp_path: Path) -> None:
     data, run = write_input(tmp_path / "in.csv", N_ITEMS), tmp_path / "run"
     lock = run / "ledger" / "shard-00000-of-00002.lock"
-    with OpenAIServer(Faults(latency_s=0.1)) as slow:
+    with OpenAIServer(Faults(latency_s=0.01)) as slow:
+        slow.gate.clear()  # the first process's requests wait until the second one has been refused
         args = [*args_for(data, run, slow.url), "--shard", "0/2", "--concurrency", "2"]
         first = cli(args, base_env())
         deadline = time.monotonic() + 60
@@ -131,6 +132,7 @@ def test_second_process_on_a_shard_exits_2_and_the_first_finishes(tmp_path: Path
         second = cli(args, base_env())
         _, err = second.communicate(timeout=60)
         assert first.poll() is None, "the first process ended before the second one was refused"
+        slow.gate.set()
         out, first_err = first.communicate(timeout=120)
         texts = Counter(text_of(body["messages"][-1]["content"]) for body in slow.record.bodies)
     assert second.returncode == 2

@@ -105,6 +105,13 @@ class LoopbackServer:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self.gate = threading.Event()  # chat answers wait while it is clear (a test holds a client mid-run)
+        self.gate.set()
+
+    async def wait_for_gate(self) -> None:
+        """Hold the answer while :attr:`gate` is clear."""
+        while not self.gate.is_set():
+            await asyncio.sleep(0.01)
 
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError

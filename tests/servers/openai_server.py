@@ -92,6 +92,7 @@ class OpenAIServer(LoopbackServer):
             )
         if self.faults.latency_s:
             await asyncio.sleep(self.faults.latency_s)
+        await self.wait_for_gate()
         self.record.outcomes[draw.kind] += 1
         if draw.kind == "429":
             return web.json_response(

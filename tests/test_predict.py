@@ -317,7 +317,8 @@ def test_calibrate_picks_and_saves_a_threshold_that_predict_then_uses(
         assert main([*argv, "--target-accuracy", "0.5", "--no-progress"]) == 0
         saved = json.loads((run / "predict_threshold.json").read_text())
         assert saved["teacher"] == MINI and saved["n"] == 30
-        assert saved["chosen"]["accuracy"] >= 0.5 or saved["chosen"]["accuracy"] == max(
+        # the target, or else the most accurate threshold: no row of the coarser table beats it
+        assert saved["chosen"]["accuracy"] >= 0.5 or saved["chosen"]["accuracy"] >= max(
             row["accuracy"] for row in saved["table"]
         )
         assert "| deferred to the teacher |" in capsys.readouterr().out

@@ -71,8 +71,10 @@ def test_two_processes_train_the_same_student_as_one(tmp_path: Path) -> None:
         "0",
     ]
     assert main(["--run", str(one), *args]) == 0
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    command += ["-m", "llmkd.finetune", "--", "--run", str(two), *args]
+    # accelerate's --multi_gpu launcher starts torch.distributed workers; with no GPU they train on gloo
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command += ["-m", "llmkd.finetune", "--run", str(two), *args]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]

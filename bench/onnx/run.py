@@ -202,6 +202,7 @@ def bench(args: argparse.Namespace) -> None:
                 "model": meta.model,
                 "quantization": meta.quantization,
                 "dev_agreement": meta.agreement,
+                "dev_agreement_low_95": meta.agreement_low,
                 "dev_items": meta.dev_items,
             },
             "results": results,

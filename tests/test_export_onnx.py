@@ -73,4 +73,4 @@ def test_evaluate_backend_onnx(run: Path, tmp_path: Path) -> None:
         said[backend] = [r["student"] for r in read_jsonl(run / "predictions.jsonl")]
     assert result["student"]["device"] == "cpu"
     same = sum(a == b for a, b in zip(said["torch"], said["onnx"], strict=True))
-    assert same >= 6  # int8 ONNX gives the torch student's labels
+    assert same >= 6  # ONNX (fp32: 10 texts cannot show int8 agrees) gives the torch student's labels

@@ -6,10 +6,10 @@ random_state=42)`` of ``Sentences_50Agree.txt``), once in file order and once in
 padding to the batch's longest text either way). The int8 setting is chosen by ``llmkd export --format
 onnx`` on the run's own training texts, never on the test split.
 
-    python bench/onnx/run.py prepare --from-run ../main/bench/seed/runs/tweets-simulated-n200-d0
-                                       # copy a run's student + training texts to runs/student-run
-    python bench/onnx/run.py train     # or: runs/gold, MiniLM fine-tuned on the 3,634 train gold labels
-    python bench/onnx/run.py bench --run runs/student-run   # export, then results/throughput.json
+    python bench/onnx/run.py prepare --from-run bench/seed/runs/tweets-simulated-n200-d0  # (bench/seed)
+                                       # copy that run's student + training texts to runs/student-run
+    python bench/onnx/run.py train [--epochs N]  # or: runs/gold, MiniLM on the 3,634 train gold labels
+    python bench/onnx/run.py bench --run bench/onnx/runs/gold [--no-export]  # results/throughput-gold.json
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def prepare(args: argparse.Namespace) -> None:
     print(f"copied {source} to {run}")
 
 
-def train(_: argparse.Namespace) -> None:
+def train(args: argparse.Namespace) -> None:
     """Fine-tune MiniLM on the PhraseBank train gold labels in ``runs/gold``."""
     import torch
 
@@ -85,7 +85,7 @@ def train(_: argparse.Namespace) -> None:
         for r in read_jsonl(train_path)
     ]
     write_jsonl(run / "labels.jsonl", rows)
-    finetune(FinetuneConfig(run=str(run), **TRAIN_FLAGS))
+    finetune(FinetuneConfig(run=str(run), **{**TRAIN_FLAGS, "epochs": args.epochs}))
 
 
 def timed(
@@ -182,7 +182,7 @@ def bench(args: argparse.Namespace) -> None:
     meta = OnnxMeta.read(onnx_folder(run / "student"))
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     write_json(
-        RESULTS / "throughput.json",
+        RESULTS / f"throughput-{run.name}.json",
         {
             "split": "Financial PhraseBank Sentences_50Agree, FinGPT test split (1,212 sentences)",
             "student": {
@@ -202,6 +202,7 @@ def bench(args: argparse.Namespace) -> None:
                 "model": meta.model,
                 "quantization": meta.quantization,
                 "dev_agreement": meta.agreement,
+                "dev_agreement_low_95": meta.agreement_low,
                 "dev_items": meta.dev_items,
             },
             "results": results,
@@ -226,7 +227,9 @@ def main() -> None:
     p = sub.add_parser("prepare")
     p.add_argument("--from-run", required=True)
     p.set_defaults(func=prepare)
-    sub.add_parser("train").set_defaults(func=train)
+    p = sub.add_parser("train")
+    p.add_argument("--epochs", type=int, default=TRAIN_FLAGS["epochs"])
+    p.set_defaults(func=train)
     p = sub.add_parser("bench")
     p.add_argument("--run", default=str(RUNS / "student-run"))
     p.add_argument("--rounds", type=int, default=2, help="timed passes per backend and order")

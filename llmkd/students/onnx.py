@@ -31,7 +31,7 @@ META_FILE = "onnx_student.json"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
-MIN_AGREEMENT = 0.99  # the least label agreement with the torch student that int8 must keep
+MIN_AGREEMENT = 0.99  # the least label agreement with torch int8 must keep (lower end of its 95% interval)
 
 
 @dataclass
@@ -47,6 +47,7 @@ class OnnxMeta:
     parameters: int
     quantization: dict[str, Any] | None = None  # the int8 setting kept (None: fp32 only)
     agreement: dict[str, Any] = field(default_factory=dict)  # label agreement with torch, per candidate
+    agreement_low: dict[str, float] = field(default_factory=dict)  # its 95% Wilson lower bound, per int8
     dev_items: int = 0
     export_s: float = 0.0
 

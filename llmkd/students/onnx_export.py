@@ -2,9 +2,16 @@
 
 The fp32 graph comes from ``torch.onnx.export``; int8 from onnxruntime's dynamic quantisation (int8
 weights, activations quantised per batch at run time), tried in the settings of :data:`CANDIDATES`, fastest
-first. The first whose labels agree with the torch student on at least ``min_agreement`` of the dev texts
-(texts from the training side of the run, never a test file) is kept; when none does, the student runs in
-fp32 ONNX and the export says so. Everything is written to a temporary folder and renamed into place.
+first, on up to :data:`DEV_ITEMS` dev texts (texts from the training side of the run, never a test file).
+
+The first setting kept is the first whose label agreement with the torch student is, at 95% confidence, at
+least ``min_agreement``: the lower end of the Wilson score interval of the measured agreement must reach it,
+not the agreement itself. Accuracy on any split can move by at most the share of labels that differ, so the
+bar bounds the accuracy lost; a point estimate does not, since 512 texts cannot tell 99% from 98% (a MiniLM
+setting measured 99.0% on 512 dev texts and 97.6-98.3% on the PhraseBank test split, losing 0.6-1.1
+accuracy points). At 0.99 the rule needs at least 381 texts even when every label agrees, and allows 3
+differing labels in 1,024 texts, 11 in 2,000. When no setting clears it, the student runs in fp32 ONNX and
+the export says so. Everything is written to a temporary folder and renamed into place.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from llmkd.students.onnx import (
 )
 
 OPSET = 17
-DEV_ITEMS = 512
+DEV_ITEMS = 2000  # texts that choose the int8 setting (torch, fp32 and each int8 candidate run them)
+CONFIDENCE = 0.95  # of the Wilson interval whose lower end must reach min_agreement
 HEAD_NODES = ("classifier", "pre_classifier", "pooler")  # names of the head's MatMul/Gemm nodes contain these
 CARD_START, CARD_END = "<!-- llmkd:onnx -->", "<!-- /llmkd:onnx -->"
 
@@ -55,7 +63,8 @@ class Quantization:
 
 
 # On a MiniLM sentiment student (512 training-side texts): ORT's default dynamic int8 agreed with torch on
-# 95.9% of the labels, per-channel int8 MatMuls 97.9%, the same with fp32 feed-forward outputs 99.2%.
+# 95.9% of the labels, per-channel int8 MatMuls 97.9%, the same with fp32 feed-forward outputs 99.2%; on
+# 2,000 texts the last two agreed on 98.55% and 98.95%, under the 99% bar (bench/onnx).
 CANDIDATES = (
     Quantization("int8 MatMuls, per-channel, fp32 head"),
     Quantization("int8 MatMuls, per-channel, fp32 head and feed-forward outputs", keep_ffn_output=True),
@@ -71,6 +80,13 @@ def dev_sample(texts: Sequence[str], n: int = DEV_ITEMS, seed: int = 0) -> list[
 def label_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Share of rows whose argmax agrees between two ``(N, C)`` probability arrays (1.0 when N = 0)."""
     return float((a.argmax(axis=1) == b.argmax(axis=1)).mean()) if len(a) else 1.0
+
+
+def agreement_low(agree: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """The lower end of the Wilson score interval of ``agree`` labels agreeing out of ``n`` (0 when n = 0)."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(agree, n).proportion_ci(confidence, method="wilson").low) if n else 0.0
 
 
 def model_inputs(student: EncoderStudent) -> list[str]:
@@ -157,15 +173,18 @@ def quantize(fp32: Path, out: Path, setting: Quantization) -> None:
 def choose_int8(
     folder: Path, meta: OnnxMeta, texts: list[str], reference: np.ndarray, min_agreement: float
 ) -> Quantization | None:
-    """Quantise in each :data:`CANDIDATES` setting until one agrees with ``reference`` on at least
-    ``min_agreement`` of ``texts``; keeps it as ``model.int8.onnx`` and records every agreement in
-    ``meta``. None (and no int8 file) when none does."""
+    """Quantise in each :data:`CANDIDATES` setting until the lower end of the Wilson interval of its label
+    agreement with ``reference`` on ``texts`` reaches ``min_agreement``; keeps it as ``model.int8.onnx``
+    and records every agreement and lower end in ``meta``. None (and no int8 file) when none does."""
     trial = folder / "trial.int8.onnx"
     for setting in CANDIDATES:
         quantize(folder / FP32_FILE, trial, setting)
         probs = OnnxStudent(folder, meta, trial.name).predict_probs(texts, progress=False)
-        meta.agreement[setting.name] = label_agreement(probs, reference)
-        if meta.agreement[setting.name] >= min_agreement:
+        same = int((probs.argmax(axis=1) == reference.argmax(axis=1)).sum())
+        meta.agreement[setting.name] = same / len(texts)
+        low = agreement_low(same, len(texts))
+        meta.agreement_low[setting.name] = round(low, 4)
+        if low >= min_agreement:
             trial.rename(folder / INT8_FILE)
             return setting
     trial.unlink(missing_ok=True)
@@ -214,7 +233,8 @@ def export_onnx_student(
     Args:
         student_dir: A transformers student folder (``RUN/student``).
         dev_texts: Training-side texts; up to :data:`DEV_ITEMS` of them choose the int8 setting.
-        min_agreement: The least label agreement with the torch student int8 must keep.
+        min_agreement: The least label agreement with the torch student int8 must keep, at 95% confidence
+            (the lower end of the Wilson interval of the agreement measured on the dev texts).
         opset: The ONNX opset.
 
     Raises:
@@ -234,7 +254,8 @@ def export_onnx_student(
     elif meta.quantization is None:
         warn(
             f"{student_dir}: int8 kept at most {best_int8(meta):.1%} label agreement on {len(texts)} dev "
-            f"texts (< {min_agreement:.0%}); the ONNX student runs in fp32"
+            f"texts (95% lower bound {max(meta.agreement_low.values()):.1%} < {min_agreement:.1%}); the ONNX "
+            "student runs in fp32"
         )
     add_card_section(student_dir, meta)
     return meta
@@ -250,7 +271,8 @@ def card_section(meta: OnnxMeta) -> str:
     if meta.quantization is not None:
         kept = (
             f"`{INT8_FILE}` (dynamic int8: {meta.quantization['name']}) is the default; its labels agree "
-            f"with the PyTorch student on {meta.agreement[meta.quantization['name']]:.1%}"
+            f"with the PyTorch student on {meta.agreement[meta.quantization['name']]:.1%} (95% lower bound "
+            f"{meta.agreement_low[meta.quantization['name']]:.1%})"
         )
     else:
         kept = f"no int8 setting kept more than {best_int8(meta):.1%} agreement: the default is fp32"

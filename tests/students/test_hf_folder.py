@@ -57,7 +57,7 @@ def test_model_card_and_push_to_hub_files(tmp_path: Path, tiny_bert_dir: Path, t
     assert "library_name: transformers" in header and "pipeline_tag: text-classification" in header
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in header
     assert "Held-out accuracy" in text and "0.8750" in text and "openai:gpt-4o" in text
-    assert "## ONNX (CPU inference)" in text and "agree with the PyTorch student" in text
+    assert "## ONNX (CPU inference)" in text and "Label agreement with PyTorch per graph" in text
     config = json.loads((folder / "config.json").read_text())
     assert config["id2label"] == {"0": "positive", "1": "negative", "2": "neutral"}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {

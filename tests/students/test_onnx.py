@@ -16,7 +16,14 @@ from llmkd.errors import RunError
 from llmkd.students.base import load_student
 from llmkd.students.encoder import EncoderStudent
 from llmkd.students.onnx import FP32_FILE, INT8_FILE, META_FILE, OnnxStudent, onnx_folder
-from llmkd.students.onnx_export import CANDIDATES, CARD_START, export_onnx_student, label_agreement, quantize
+from llmkd.students.onnx_export import (
+    CANDIDATES,
+    CARD_START,
+    agreement_low,
+    export_onnx_student,
+    label_agreement,
+    quantize,
+)
 from tests.tiny_runs import LABELS, PHRASES, save_causal_student, save_encoder_student
 
 FILLER = "sales rose in the quarter and the company said the market was strong".split()  # noqa: SIM905
@@ -34,9 +41,9 @@ def texts(n: int, seed: int = 0) -> list[str]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> Path:
-    """A tiny student folder with its ONNX export (int8 chosen on 60 texts)."""
+    """A tiny student folder with its ONNX export (int8 chosen on ~800 texts: enough to show 99%)."""
     folder = save_encoder_student(tmp_path_factory.mktemp("onnx") / "student", tiny_bert_dir)
-    export_onnx_student(folder, texts(60))
+    export_onnx_student(folder, texts(800))
     return folder
 
 
@@ -54,10 +61,10 @@ def test_fp32_onnx_matches_torch(exported: Path) -> None:
 def test_export_records_what_it_chose(exported: Path) -> None:
     folder = onnx_folder(exported)
     meta = json.loads((folder / META_FILE).read_text())
-    assert meta["labels"] == LABELS and meta["opset"] == 17 and meta["dev_items"] == 60
+    assert meta["labels"] == LABELS and meta["opset"] == 17 and meta["dev_items"] == len(set(texts(800)))
     assert meta["agreement"]["fp32"] == 1.0
     assert meta["model"] == INT8_FILE and meta["quantization"]["name"] == CANDIDATES[0].name
-    assert meta["agreement"][CANDIDATES[0].name] >= 0.99
+    assert meta["agreement"][CANDIDATES[0].name] >= meta["agreement_low"][CANDIDATES[0].name] >= 0.99
     assert {p.name for p in folder.iterdir()} == {FP32_FILE, INT8_FILE, META_FILE, "tokenizer.json"}
     card = (exported / "README.md").read_text()
     assert card.count(CARD_START) == 1 and "agree with the PyTorch student" in card
@@ -77,12 +84,25 @@ def test_int8_labels_agree_with_torch(exported: Path, tmp_path: Path) -> None:
         assert (tmp_path / "q.onnx").stat().st_size > 0
 
 
+def test_agreement_bar_is_the_wilson_lower_bound() -> None:
+    z2 = 1.959964**2
+    for n in (20, 380, 381, 2000):  # every label agrees: the lower end is n / (n + z^2)
+        assert agreement_low(n, n) == pytest.approx(n / (n + z2), abs=1e-6)
+    assert agreement_low(380, 380) < 0.99 <= agreement_low(381, 381)
+    assert agreement_low(507, 512) < 0.99  # 99.0% measured on 512 texts does not show 99%
+    assert agreement_low(1989, 2000) >= 0.99 > agreement_low(1988, 2000)
+    assert agreement_low(99, 100) < agreement_low(990, 1000) < 0.99 == pytest.approx(990 / 1000)
+    assert agreement_low(0, 0) == 0.0
+
+
 def test_fp32_fallback_when_int8_loses_agreement(tmp_path: Path, tiny_bert_dir: Path, capsys) -> None:
     folder = save_encoder_student(tmp_path / "student", tiny_bert_dir)
-    meta = export_onnx_student(folder, texts(20), min_agreement=1.01)
-    assert meta.model == FP32_FILE and meta.quantization is None
+    meta = export_onnx_student(folder, texts(60))  # too few texts to show 99% agreement, even at 100%
+    assert meta.model == FP32_FILE and meta.quantization is None and meta.dev_items == 60
+    assert list(meta.agreement_low) == [c.name for c in CANDIDATES]  # every setting tried
+    assert all(low < 0.99 for low in meta.agreement_low.values())
     assert not (onnx_folder(folder) / INT8_FILE).exists()
-    assert "runs in fp32" in capsys.readouterr().err
+    assert "95% lower bound" in capsys.readouterr().err
     assert load_student(folder, backend="onnx").model_file == FP32_FILE  # type: ignore[attr-defined]
     export_onnx_student(folder, texts(20))  # a second export replaces the card's section
     assert (folder / "README.md").read_text().count(CARD_START) == 1

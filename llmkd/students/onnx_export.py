@@ -176,6 +176,8 @@ def choose_int8(
     """Quantise in each :data:`CANDIDATES` setting until the lower end of the Wilson interval of its label
     agreement with ``reference`` on ``texts`` reaches ``min_agreement``; keeps it as ``model.int8.onnx``
     and records every agreement and lower end in ``meta``. None (and no int8 file) when none does."""
+    if agreement_low(len(texts), len(texts)) < min_agreement:
+        return None  # even perfect agreement on so few texts could not show it
     trial = folder / "trial.int8.onnx"
     for setting in CANDIDATES:
         quantize(folder / FP32_FILE, trial, setting)
@@ -250,6 +252,11 @@ def export_onnx_student(
     if meta.quantization is None and not texts:
         warn(
             f"{student_dir}: no training texts to check int8 against torch on; the ONNX student runs in fp32"
+        )
+    elif meta.quantization is None and not meta.agreement_low:
+        warn(
+            f"{student_dir}: {len(texts)} training texts cannot show int8 agreeing with torch on "
+            f"{min_agreement:.1%} at 95% confidence; the ONNX student runs in fp32"
         )
     elif meta.quantization is None:
         warn(

@@ -99,10 +99,9 @@ def test_fp32_fallback_when_int8_loses_agreement(tmp_path: Path, tiny_bert_dir: 
     folder = save_encoder_student(tmp_path / "student", tiny_bert_dir)
     meta = export_onnx_student(folder, texts(60))  # too few texts to show 99% agreement, even at 100%
     assert meta.model == FP32_FILE and meta.quantization is None and meta.dev_items == 60
-    assert list(meta.agreement_low) == [c.name for c in CANDIDATES]  # every setting tried
-    assert all(low < 0.99 for low in meta.agreement_low.values())
+    assert meta.agreement_low == {}  # no setting is worth quantising when even 60 of 60 could not show it
     assert not (onnx_folder(folder) / INT8_FILE).exists()
-    assert "95% lower bound" in capsys.readouterr().err
+    assert "60 training texts cannot show int8 agreeing" in capsys.readouterr().err
     assert load_student(folder, backend="onnx").model_file == FP32_FILE  # type: ignore[attr-defined]
     export_onnx_student(folder, texts(20))  # a second export replaces the card's section
     assert (folder / "README.md").read_text().count(CARD_START) == 1

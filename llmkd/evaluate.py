@@ -300,6 +300,33 @@ def write_outputs(result: dict[str, Any], inputs: Inputs, config: EvaluateConfig
     print(f"evaluate: wrote {run_dir / 'eval.json'}, {run_dir / 'report.md'}{html}")
 
 
+def check_student(student: Scored, inputs: Inputs, notes: list[str]) -> None:
+    """Note a missing student; warn (and note) when its predictions on the gold set are degenerate."""
+    if student.result is None:
+        notes.append(f"no student model in {inputs.run_dir / 'student'} (run llmkd.finetune); teacher only")
+        return
+    where = f"the gold set ({len(inputs.gold)} items)"
+    said = [str(label) for label in student.predicted]
+    for message in degenerate_predictions(said, inputs.gold, inputs.task.labels, where):
+        warn(message)
+        notes.append(f"WARNING: {message}")
+
+
+def curve_figures(result: dict[str, Any], run_dir: Path) -> list[str]:
+    """``coverage.png`` and, for a ``--budget`` run, ``learning_curve.png``: the files written."""
+    written = []
+    if result["selective"]:
+        plots.coverage_accuracy_plot(result["selective"]["coverage_accuracy"], run_dir / "coverage.png")
+        written.append("coverage.png")
+    if result["learning_curve"]:
+        points = [(p["calls"], p["accuracy"]) for p in result["learning_curve"]["points"]]
+        title = "Teacher calls -> accuracy on gold"
+        written.append(
+            plots.learning_curve_plot({"quick student": points}, run_dir / "learning_curve.png", title).name
+        )
+    return written
+
+
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Score student and teacher on the gold items; write eval.json, report.md and the figures.
 
@@ -316,14 +343,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         "labels": inputs.task.labels,
     }
     student = score_student(inputs, config)
-    if student.result is None:
-        notes.append(f"no student model in {inputs.run_dir / 'student'} (run llmkd.finetune); teacher only")
-    else:
-        where = f"the gold set ({len(inputs.gold)} items)"
-        said = [str(label) for label in student.predicted]
-        for message in degenerate_predictions(said, inputs.gold, inputs.task.labels, where):
-            warn(message)
-            notes.append(f"WARNING: {message}")
+    check_student(student, inputs, notes)
     teacher = score_teacher(inputs, config.n_bins, notes)
     result["student"], result["teacher"] = student.result, teacher.result
     seed_only = inputs.run_dir / "student-seed-only"
@@ -353,21 +373,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         run_student is not None and inputs.student_dir.resolve() == run_student.resolve()
     )
     figures = write_figures(inputs.run_dir, inputs.task.labels, scored, own) if config.plots else []
-    if config.plots and result["selective"]:
-        plots.coverage_accuracy_plot(
-            result["selective"]["coverage_accuracy"], inputs.run_dir / "coverage.png"
-        )
-        figures.append("coverage.png")
-    if config.plots and result["learning_curve"]:
-        points = [(p["calls"], p["accuracy"]) for p in result["learning_curve"]["points"]]
-        figures.append(
-            plots.learning_curve_plot(
-                {"quick student": points},
-                inputs.run_dir / "learning_curve.png",
-                "Teacher calls -> accuracy on gold",
-            ).name
-        )
-    result["figures"] = figures
+    result["figures"] = figures + (curve_figures(result, inputs.run_dir) if config.plots else [])
     write_outputs(result, inputs, config)
     return result
 

@@ -12,7 +12,10 @@ STAGES = {
     "run": ("--input FILE --teacher T", "generate, filter, finetune (+ evaluate: --eval FILE) in one go"),
     "generate": ("--input FILE [--run DIR]", "label texts with teachers"),
     "filter": ("--run DIR", "dedup, score and filter teacher labels"),
-    "export": ("--run DIR --format F", "export the kept set (hf, parquet, jsonl, openai-chat)"),
+    "export": (
+        "--run DIR --format F",
+        "export the kept set (hf, parquet, jsonl, openai-chat) or student (onnx)",
+    ),
     "finetune": ("--run DIR", "distil into a small student"),
     "evaluate": ("--run DIR --gold FILE", "student vs teacher vs gold"),
     "predict": ("--run DIR --input F --output F", "label new texts (student, or student + teacher cascade)"),
@@ -25,7 +28,7 @@ MODULES = {"run": "llmkd.pipeline", "demo": "llmkd.demo.__main__"}  # the others
 
 def usage() -> str:
     lines = ["usage: llmkd STAGE [flags]   (also: python -m llmkd STAGE; each stage takes --help)", ""]
-    lines += [f"  llmkd {name:<9} {args:<27} {what}" for name, (args, what) in STAGES.items()]
+    lines += [f"  llmkd {name:<9} {args:<31} {what}" for name, (args, what) in STAGES.items()]
     return "\n".join(lines)
 
 

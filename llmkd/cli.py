@@ -16,12 +16,6 @@ import yaml
 from llmkd.errors import ConfigError, LlmkdError
 from llmkd.io.secrets import scrub_secrets
 
-
-def warn(message: str) -> None:
-    """One ``warning: ...`` line on stderr (the run goes on)."""
-    print(f"warning: {message}", file=sys.stderr)
-
-
 C = TypeVar("C")
 
 

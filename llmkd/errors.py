@@ -1,8 +1,14 @@
-"""Errors a user can cause. The CLI prints them in one line, without a traceback."""
+"""Errors a user can cause. The CLI prints them in one line, without a traceback; warnings go on stderr."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr (the run goes on)."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 class LlmkdError(Exception):

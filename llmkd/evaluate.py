@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from llmkd.cli import given_flags, parse_config, run_cli, warn
-from llmkd.errors import ConfigError, InputError, RunError
+from llmkd.cli import given_flags, parse_config, run_cli
+from llmkd.errors import ConfigError, InputError, RunError, warn
 from llmkd.evaluation import metrics
 from llmkd.evaluation.config import EvaluateConfig
 from llmkd.evaluation.cost import cost_summary, ledger_spend, speedup, time_local_teachers

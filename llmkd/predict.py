@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from llmkd.cli import parse_config, run_cli, warn
-from llmkd.errors import ConfigError, RunError
+from llmkd.cli import parse_config, run_cli
+from llmkd.errors import ConfigError, RunError, warn
 from llmkd.evaluation.cost import generate_settings
 from llmkd.io.formats import detect_format
 from llmkd.io.records import Item

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from llmkd.cli import build_parser, parse_config, run_cli, warn
-from llmkd.errors import ConfigError
+from llmkd.cli import build_parser, parse_config, run_cli
+from llmkd.errors import ConfigError, warn
 from llmkd.io.records import Item
 from llmkd.io.review_formats import (
     ReviewItem,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from llmkd.cli import warn
+from llmkd.errors import warn
 from llmkd.evaluation.metrics import classification_metrics, confusion_matrix, expected_calibration_error
 from llmkd.io.records import Item, teacher_view_matrix
 

@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from llmkd.cli import warn
-from llmkd.errors import BudgetExceeded, ConfigError
+from llmkd.errors import BudgetExceeded, ConfigError, warn
 from llmkd.generation.config import GenerateConfig
 from llmkd.generation.ensemble import combine_samples, combine_teachers
 from llmkd.generation.labelling import label_with_teacher, samples_for, set_budget

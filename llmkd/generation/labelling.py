@@ -9,8 +9,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from llmkd.cli import warn
-from llmkd.errors import BudgetExceeded
+from llmkd.errors import BudgetExceeded, warn
 from llmkd.generation.plan import latest_output, plan_requests
 from llmkd.generation.summary import TeacherRun, limits_line
 from llmkd.io.records import Item, TeacherOutput

@@ -20,8 +20,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from llmkd.cli import parse_config, warn
-from llmkd.errors import RunError
+from llmkd.cli import parse_config
+from llmkd.errors import RunError, warn
 from llmkd.run.directory import run_directory
 from llmkd.run.files import atomic_file, write_json
 from llmkd.run.label_parts import label_part_writer, part_rows, read_label_part

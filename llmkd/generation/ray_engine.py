@@ -20,8 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from llmkd.cli import warn
-from llmkd.errors import ConfigError, LlmkdError, RunError
+from llmkd.errors import ConfigError, LlmkdError, RunError, warn
 from llmkd.generation.merge import merge_shards
 from llmkd.generation.sharding import check_shard_flags
 from llmkd.io.task import Task, load_task

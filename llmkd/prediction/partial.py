@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from llmkd.cli import warn
+from llmkd.errors import warn
 from llmkd.prediction.writers import OutputFormat, concatenate, write_part
 from llmkd.run.files import atomic_file, write_json
 

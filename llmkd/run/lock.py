@@ -33,15 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from llmkd.errors import LlmkdError
+from llmkd.errors import LlmkdError, warn
 
 LOCK_FILE = "run.lock"
 _HELD: dict[str, list[int]] = {}  # resolved path -> [fd, depth]: the lock is re-entrant in one process
 _GUARD = threading.Lock()
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
 
 
 class RunLocked(LlmkdError):

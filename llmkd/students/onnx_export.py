@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from llmkd.cli import warn
-from llmkd.errors import RunError
+from llmkd.errors import RunError, warn
 from llmkd.run.files import atomic_dir, atomic_write_text
 from llmkd.students.causal import read_marker
 from llmkd.students.encoder import EncoderStudent, quiet_transformers

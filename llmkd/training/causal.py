@@ -22,8 +22,7 @@ import numpy as np
 from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback
 
-from llmkd.cli import warn
-from llmkd.errors import ConfigError
+from llmkd.errors import ConfigError, warn
 from llmkd.io.task import Task
 from llmkd.scoring.diagnostics import degenerate_predictions
 from llmkd.students.causal import (

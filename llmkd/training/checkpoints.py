@@ -11,7 +11,7 @@ from typing import Any
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from llmkd.cli import warn
+from llmkd.errors import warn
 from llmkd.run.files import write_json
 from llmkd.training.data import Example
 

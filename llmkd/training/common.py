@@ -14,8 +14,7 @@ import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 from transformers.trainer_callback import ProgressCallback
 
-from llmkd.cli import warn
-from llmkd.errors import RunError
+from llmkd.errors import RunError, warn
 from llmkd.io.seed import SEED_FILE
 from llmkd.io.task import Task
 from llmkd.reporting import plots

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding, EvalPrediction, Trainer, TrainerCallback
 
-from llmkd.cli import warn
+from llmkd.errors import warn
 from llmkd.scoring.diagnostics import degenerate_predictions
 from llmkd.students.encoder import (
     LENGTH_KEY,

@@ -23,7 +23,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,8 +36,10 @@ from llmkd.generation.selection import Strategy, margins, round_sizes, select_ro
 from llmkd.io.records import Item
 from llmkd.run.files import write_json
 from llmkd.run.ledger import RunLedger
-from llmkd.students.probe import ProbeStudent, embed
 from llmkd.teachers import Teacher
+
+if TYPE_CHECKING:  # the probe needs torch: imported where a --budget run uses it, not by every generate
+    from llmkd.students.probe import ProbeStudent
 
 ACTIVE_DIR = "active"
 
@@ -78,6 +80,8 @@ def cached_embeddings(folder: Path, texts: Sequence[str], student: str, name: st
     fresh = meta.is_file() and json.loads(meta.read_text())["sha256"] == _texts_digest(texts, student)
     if fresh and array.is_file():
         return np.load(array)
+    from llmkd.students.probe import embed
+
     vectors = embed(texts, student, progress=len(texts) > 256)
     store_embeddings(folder, texts, student, name, vectors)
     return vectors
@@ -250,6 +254,8 @@ class ActiveRun:
         targets = [known[i] for i in rows] + seed_targets
         if len(set(targets)) < 2:
             return None
+        from llmkd.students.probe import ProbeStudent
+
         return ProbeStudent.fit(np.vstack([pool[rows], seed]), targets, self.labels)
 
     def _figures(

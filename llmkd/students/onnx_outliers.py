@@ -43,7 +43,7 @@ def channel_ranges(
     fp32: Path, names: Sequence[str], batches: Iterable[dict[str, np.ndarray]], threads: int | None = None
 ) -> dict[str, np.ndarray]:
     """The largest absolute value of each channel (last axis) of the tensors ``names`` of the graph at
-    ``fp32``, over the real (unpadded) tokens of ``batches`` of model inputs."""
+    ``fp32``, over ``batches`` of its inputs (only the real tokens where a batch has an ``attention_mask``)."""
     import onnx
     import onnxruntime as ort
 
@@ -59,9 +59,10 @@ def channel_ranges(
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     ranges: dict[str, np.ndarray] = {}
     for feed in batches:
-        real = feed["attention_mask"].astype(bool)  # (b, L)
+        real = feed["attention_mask"].astype(bool) if "attention_mask" in feed else None  # (b, L)
         for name, value in zip(names, session.run(list(names), feed), strict=True):
-            tokens = value[real] if value.ndim == 3 else value.reshape(-1, value.shape[-1])  # (tokens, H)
+            masked = real is not None and value.shape[:2] == real.shape
+            tokens = value[real] if masked else value.reshape(-1, value.shape[-1])  # (tokens, H)
             peak = np.abs(tokens).max(axis=0)
             ranges[name] = np.maximum(ranges[name], peak) if name in ranges else peak
     return ranges

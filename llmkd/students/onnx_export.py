@@ -2,7 +2,8 @@
 
 The fp32 graph comes from ``torch.onnx.export``; int8 from onnxruntime's dynamic quantisation (int8
 weights, activations quantised per batch at run time), tried in the settings of :data:`CANDIDATES`, fastest
-first, on up to :data:`DEV_ITEMS` dev texts (texts from the training side of the run, never a test file).
+first, on up to :data:`DEV_ITEMS` dev texts (texts from the training side of the run, never a test file);
+some settings keep each MatMul input's outlier channels in fp32 (:mod:`llmkd.students.onnx_outliers`).
 
 The first setting kept is the first whose label agreement with the torch student is, at 95% confidence, at
 least ``min_agreement``: the lower end of the Wilson score interval of the measured agreement must reach it,

@@ -361,3 +361,38 @@ def test_backend_onnx_scores_with_the_exported_student(run: Path, tmp_path: Path
     assert [r["id"] for r in by_onnx] == [r["id"] for r in by_torch]
     same = sum(a["label"] == b["label"] for a, b in zip(by_torch, by_onnx, strict=True))
     assert same >= 0.9 * len(by_torch)
+
+
+def test_backend_onnx_needs_neither_torch_nor_transformers(run: Path, tmp_path: Path) -> None:
+    """A CPU deployment runs ``llmkd predict --backend onnx`` with torch and transformers unimportable."""
+    import shutil
+    import subprocess
+    import sys
+    import textwrap
+
+    from llmkd.students.onnx_export import export_onnx_student
+
+    student = (run / "student").resolve()
+    (run / "student").unlink()
+    shutil.copytree(student, run / "student")
+    export_onnx_student(run / "student", texts(40))
+    argv = ["--run", str(run), "--input", str(input_file(tmp_path)), "--output", str(tmp_path / "out.jsonl")]
+    script = textwrap.dedent(
+        f"""
+        import sys
+
+        class Absent:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "transformers"):
+                    raise ImportError(f"{{name}} is not installed")
+
+        sys.meta_path.insert(0, Absent())
+        from llmkd.predict import main
+        sys.exit(main({[*argv, "--backend", "onnx", "--no-progress"]!r}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = read_output(tmp_path / "out.jsonl")
+    assert len(rows) == 23 and {row["label"] for row in rows} <= set(LABELS)
+    assert all(row["answered_by"] == "student" for row in rows)

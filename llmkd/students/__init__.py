@@ -3,32 +3,37 @@
 
 ``encoder`` builds a classifier from any encoder checkpoint (the embedded MiniLM by default), wraps it in
 LoRA, merges, saves and loads it and runs batched inference. ``causal`` encodes the label and rationale
-chats of a causal LM and predicts by scoring the labels. ``base`` is what the stages use: the
-:class:`Student` protocol both kinds meet and :func:`load_student`, which picks the kind from the folder.
+chats of a causal LM and predicts by scoring the labels. ``onnx`` runs an exported encoder student on
+onnxruntime alone. ``base`` is what the stages use: the :class:`Student` protocol every kind meets and
+:func:`load_student`, which picks the kind from the folder.
+
+The names below load on first use, so that ``llmkd.students.onnx`` (and the ONNX backend of
+:func:`load_student`) import neither torch nor transformers.
 """
 
-from llmkd.students.base import Student, load_student, student_kind
-from llmkd.students.causal import CausalStudent
-from llmkd.students.encoder import (
-    EncoderStudent,
-    add_lora,
-    load_classifier,
-    predict_probs,
-    resolve_student,
-    save_student,
-    student_name,
-)
+from __future__ import annotations
 
-__all__ = [
-    "CausalStudent",
-    "EncoderStudent",
-    "Student",
-    "add_lora",
-    "load_classifier",
-    "load_student",
-    "predict_probs",
-    "resolve_student",
-    "save_student",
-    "student_kind",
-    "student_name",
-]
+from importlib import import_module
+from typing import Any
+
+_SOURCES = {
+    "Student": "base",
+    "load_student": "base",
+    "student_kind": "base",
+    "CausalStudent": "causal",
+    "EncoderStudent": "encoder",
+    "add_lora": "encoder",
+    "load_classifier": "encoder",
+    "predict_probs": "encoder",
+    "resolve_student": "encoder",
+    "save_student": "encoder",
+    "student_name": "encoder",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'llmkd.students' has no attribute {name!r}")
+    return getattr(import_module(f"llmkd.students.{_SOURCES[name]}"), name)

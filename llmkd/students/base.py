@@ -11,8 +11,7 @@ import numpy as np
 from llmkd.errors import RunError
 from llmkd.io.task import Task
 from llmkd.models.device import resolve_device
-from llmkd.students.causal import CausalStudent, read_marker
-from llmkd.students.encoder import EncoderStudent
+from llmkd.students.marker import read_marker
 from llmkd.students.onnx import OnnxStudent
 
 __all__ = ["Backend", "Student", "load_student", "resolve_device", "student_kind"]
@@ -92,6 +91,9 @@ def load_student(
         if student_kind(folder) == "causal":
             raise RunError(f"{folder}: a causal student; --backend onnx is for the encoder student only")
         return OnnxStudent.load(folder, max_length)
+    from llmkd.students.causal import CausalStudent  # torch and transformers: not for the ONNX backend
+    from llmkd.students.encoder import EncoderStudent
+
     target = resolve_device(device)
     if student_kind(folder) == "causal":
         causal = CausalStudent.load(folder, task)

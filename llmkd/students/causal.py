@@ -11,7 +11,6 @@ causal LM with the adapter merged in, its tokenizer and ``llmkd_student.json``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,8 @@ from llmkd.run.files import atomic_dir, atomic_write_text, write_json
 from llmkd.scoring.label_scoring import label_logprobs, prefix_cache
 from llmkd.students.encoder import quiet_transformers, weights_size_mb
 from llmkd.students.lora import resolve_targets
+from llmkd.students.marker import MARKER, read_marker
 
-MARKER = "llmkd_student.json"
 LABEL_TASK = "[label]"
 RATIONALE_TASK = "[rationale]"
 IGNORE = -100
@@ -186,20 +185,6 @@ class CausalStudent:
         if not out:
             return np.zeros((0, len(self.task.labels)), dtype=np.float32)
         return np.concatenate(out, axis=0)
-
-
-def read_marker(folder: str | Path) -> dict[str, Any] | None:
-    """``llmkd_student.json`` of a student folder, or None when absent (an encoder student)."""
-    path = Path(folder) / MARKER
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise RunError(f"{path}: not valid JSON (rerun llmkd.finetune)") from None
-    if not isinstance(data, dict) or data.get("kind") != "causal":
-        raise RunError(f"{path}: not a causal-student marker (rerun llmkd.finetune)")
-    return data
 
 
 def load_causal_lm(spec: str) -> tuple[Any, Any, str]:

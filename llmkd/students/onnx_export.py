@@ -31,8 +31,8 @@ import numpy as np
 
 from llmkd.errors import RunError, warn
 from llmkd.run.files import atomic_dir, atomic_write_text
-from llmkd.students.causal import read_marker
 from llmkd.students.encoder import EncoderStudent, quiet_transformers
+from llmkd.students.marker import read_marker
 from llmkd.students.onnx import (
     FP32_FILE,
     INT8_FILE,

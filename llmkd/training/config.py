@@ -184,7 +184,7 @@ class FinetuneConfig:
         metadata={
             "help": "encoder student: also write it as ONNX for onnxruntime (DIR/student/onnx/: fp32, and "
             "int8 when its label agreement with the torch student on up to 2,000 training texts is at "
-            "least 99% at 95% confidence, see export --min-int8-agreement); 1 to 2 minutes for MiniLM on 2 CPU cores"
+            "least 99% at 95% confidence, see export --min-int8-agreement); 1 to 3 minutes for MiniLM on 2 CPU cores"
         },
     )
     resume: bool = field(

@@ -6,7 +6,8 @@ on the mean reads them as they were trained. On Financial PhraseBank it was with
 ``[CLS]`` head (``bench/quality/README.md``), so ``llmkd.finetune`` uses it only with ``--pooling mean|auto``.
 
 The class registers itself with ``AutoConfig`` / ``AutoModelForSequenceClassification``, so a saved
-student loads with the usual ``from_pretrained`` once ``llmkd.students`` is imported; the saved folder also
+student loads with the usual ``from_pretrained`` once ``llmkd.students.pooled`` (or ``llmkd.students.encoder``)
+is imported; the saved folder also
 holds a copy of this file, so without llmkd it loads with ``trust_remote_code=True``. Keep this module
 free of llmkd imports for that reason.
 """

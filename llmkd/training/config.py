@@ -146,7 +146,7 @@ class FinetuneConfig:
             "help": "encoder student: head = the architecture's own classifier ([CLS]/pooler), saved as a "
             "plain transformers model; mean = a linear head on the masked mean of the token states, the "
             "way sentence-transformers checkpoints are trained (saved with its pooled.py: load it with "
-            "trust_remote_code=True or after importing llmkd.students); auto = mean when the checkpoint's "
+            "trust_remote_code=True or after importing llmkd.students.pooled); auto = mean when the checkpoint's "
             "1_Pooling config says mean, else head"
         },
     )

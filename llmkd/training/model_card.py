@@ -25,7 +25,7 @@ def encoder_model_card(
     remote = ", trust_remote_code=True" if config.pooling == "mean" else ""
     head = (
         "linear head on the masked mean of the token states (`pooled.py` beside the weights: load with "
-        "`trust_remote_code=True`, or import `llmkd.students` first)"
+        "`trust_remote_code=True`, or import `llmkd.students.pooled` first)"
         if config.pooling == "mean"
         else "the architecture's own classification head"
     )

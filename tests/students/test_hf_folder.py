@@ -63,3 +63,23 @@ def test_model_card_and_push_to_hub_files(tmp_path: Path, tiny_bert_dir: Path, t
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {
         p.name for p in folder.iterdir()
     }
+
+
+def test_a_mean_pooled_student_loads_after_importing_llmkd_students_pooled(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
+    """What the model card says: without trust_remote_code, importing llmkd.students.pooled is enough."""
+    import subprocess
+    import sys
+
+    model, tokenizer = load_classifier(str(tiny_bert_dir), LABELS, "mean")
+    folder = save_student(model, tokenizer, tmp_path / "student", "# card\n")
+    script = (
+        "import llmkd.students.pooled\n"
+        "from transformers import AutoModelForSequenceClassification\n"
+        f"model = AutoModelForSequenceClassification.from_pretrained({str(folder)!r})\n"
+        "print(type(model).__name__, sorted(model.config.label2id))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "PooledClassifier" and all(label in done.stdout for label in LABELS)

@@ -18,6 +18,7 @@ the export says so. Everything is written to a temporary folder and renamed into
 from __future__ import annotations
 
 import json
+import math
 import random
 import shutil
 import time
@@ -294,7 +295,8 @@ def export_onnx_student(
         warn(
             f"{student_dir}: int8 kept at most {best_int8(meta):.1%} label agreement on {len(texts)} dev "
             f"texts (95% lower bound {max(meta.agreement_low.values()):.1%} < {min_agreement:.1%}); the ONNX "
-            "student runs in fp32"
+            "student runs in fp32 (export --format onnx --min-int8-agreement "
+            f"{math.floor(max(meta.agreement_low.values()) * 1000) / 1000:.3f} would keep int8)"
         )
     add_card_section(student_dir, meta)
     return meta

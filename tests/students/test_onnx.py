@@ -143,3 +143,26 @@ def test_onnx_student_runs_without_torch(exported: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     expected = OnnxStudent.load(exported).predict_probs(["the company said profit rose", "jobs cut"])
     assert json.loads(done.stdout) == [LABELS[i] for i in expected.argmax(1)]
+
+
+def test_the_fp32_warning_names_the_bar_that_would_keep_int8(
+    tmp_path: Path, tiny_bert_dir: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmkd.students.onnx_export as onnx_export
+
+    calls: list[int] = []
+
+    def humbler(agree: int, n: int, confidence: float = 0.95) -> float:
+        """Past the first check (could any agreement show the bar?), 2 points under the measured rate."""
+        calls.append(agree)
+        return 1.0 if len(calls) == 1 else agree / n - 0.02
+
+    monkeypatch.setattr(onnx_export, "agreement_low", humbler)
+    folder = save_encoder_student(tmp_path / "student", tiny_bert_dir)
+    meta = export_onnx_student(folder, texts(300))
+    assert meta.quantization is None and len(meta.agreement_low) == len(CANDIDATES)
+    bar = float(capsys.readouterr().err.split("--min-int8-agreement ")[1].split()[0])
+    assert max(meta.agreement_low.values()) - 0.001 < bar <= max(meta.agreement_low.values())
+    monkeypatch.undo()
+    kept = export_onnx_student(folder, texts(300), min_agreement=bar)
+    assert kept.quantization is not None and kept.model == INT8_FILE

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import random
 import subprocess
@@ -247,7 +248,11 @@ def save(
         "draw": draw,
         "finetune": trained,
         "commit": COMMIT,
-        "machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": threads},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "torch_threads": threads,
+            "load_avg_1_5_15min_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     if size:
         audit = json.loads((run / "audit.json").read_text())

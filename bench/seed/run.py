@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import random
 import subprocess
@@ -247,7 +248,11 @@ def save(
         "draw": draw,
         "finetune": trained,
         "commit": COMMIT,
-        "machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": threads},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "torch_threads": threads,
+            "load_avg_1_5_15min_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
     }
     if size:
         audit = json.loads((run / "audit.json").read_text())
@@ -264,31 +269,50 @@ def save(
     print(json.dumps({k: result[k] for k in result if k in ("name", "test", "test_answered")}, indent=1))
 
 
+TEACHER_NAMES = {"gpt4": "GPT-4 (recorded)", "simulated": "simulated", "lexicon": "lexicon"}
+SPLIT_NAMES = {"test": "test", "test_answered": "test, GPT-4 answered"}
+
+
+def cell(rs: list[dict[str, Any]], split: str, model: str) -> str:
+    """Mean accuracy / macro-F1 of ``model`` on ``split`` over ``rs`` ("—" where any lacks it)."""
+    found = [(r[split].get(model) or {}) for r in rs]
+    if not found or any(m.get("accuracy") is None for m in found):
+        return "—"
+    acc = sum(m["accuracy"] for m in found) / len(found)
+    return f"{acc:.3f} / {sum(m['macro_f1'] for m in found) / len(found):.3f}"
+
+
 def table() -> None:
-    """Markdown table of every result: mean over draws per (setting, teacher, seed size)."""
+    """Markdown table of every result: one row per (setting, teacher, seed size, split), means over draws
+    (each draw's seed + teacher accuracy in brackets) beside the one teacher-only run of that teacher."""
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
         groups.setdefault((r["setting"], r["teacher"], r["seed_size"]), []).append(r)
     print(
-        "| setting | teacher | seed | draws | split | teacher alone | teacher-only student | seed-only student | seed + teacher student |"
+        "| setting | teacher | seed | draws | split | teacher alone | teacher-only student"
+        " | seed-only student | seed + teacher student |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for (setting, teacher, size), rs in sorted(groups.items()):
+        only = groups.get((setting, teacher, 0), [])
+        if size == 0 and any(k[:2] == (setting, teacher) and k[2] for k in groups):
+            continue  # shown beside the seeded rows
+        rs = sorted(rs, key=lambda r: r["draw"] or 0)
         for split in test_files(setting):
-
-            def mean(model: str, rs: list[dict[str, Any]] = rs, split: str = split) -> str:
-                vals = [(r[split].get(model) or {}).get("accuracy") for r in rs]
-                f1 = [(r[split].get(model) or {}).get("macro_f1") for r in rs]
-                if any(v is None for v in vals):
-                    return "—"
-                return f"{sum(vals) / len(vals):.3f} / {sum(f1) / len(f1):.3f}"  # type: ignore[arg-type]
-
-            only = mean("student") if size == 0 else "—"
-            seed_only = mean("seed_only_student") if size else "—"
-            both = mean("student") if size else "—"
+            n = next(m["n"] for r in rs + only for m in r[split].values() if m)
+            alone = cell(rs, split, "teacher")
+            if alone == "—" and setting == "fomc":
+                alone = "— (GPT-4 answered 252)"
+            draws = "—"
+            if size:
+                draws = f"{len(rs)} (" + ", ".join(f"{r[split]['student']['accuracy']:.3f}" for r in rs) + ")"
+            cells = [cell(only, split, "student"), "—", "—"]
+            if size:
+                cells[1:] = [cell(rs, split, "seed_only_student"), cell(rs, split, "student")]
             print(
-                f"| {setting} | {teacher} | {size} | {len(rs)} | {split} | {mean('teacher')} | {only} | {seed_only} | {both} |"
+                f"| {setting} | {TEACHER_NAMES[teacher]} | {size or '—'} | {draws} | {SPLIT_NAMES[split]} ({n:,})"
+                f" | {alone} | " + " | ".join(cells) + " |"
             )
 
 

@@ -44,7 +44,7 @@ from llmkd.students.onnx import (
     OnnxStudent,
     onnx_folder,
 )
-from llmkd.students.onnx_outliers import CALIBRATION_ITEMS, channel_ranges, split_outliers, weight_matmuls
+from llmkd.students.onnx_outliers import CALIBRATION_ITEMS, channel_ranges, split_outliers
 
 OPSET = 17
 DEV_ITEMS = 2000  # texts that choose the int8 setting (torch, fp32 and each int8 candidate run them)
@@ -190,14 +190,10 @@ def quantize(
 
 def calibration_ranges(folder: Path, meta: OnnxMeta, texts: list[str]) -> dict[str, np.ndarray]:
     """Per-channel ranges of every weight MatMul's input over up to :data:`CALIBRATION_ITEMS` of ``texts``."""
-    import onnx
-
-    graph = onnx.load(str(folder / FP32_FILE)).graph
-    names = list(dict.fromkeys(node.input[0] for node in weight_matmuls(graph)))
     step = max(1, len(texts) // CALIBRATION_ITEMS)
     sample, encoder = texts[::step], OnnxStudent(folder, meta, FP32_FILE)
     batches = (encoder.encode(sample[i : i + 32]) for i in range(0, len(sample), 32))
-    return channel_ranges(folder / FP32_FILE, names, batches)
+    return channel_ranges(folder / FP32_FILE, batches)
 
 
 def choose_int8(

@@ -40,14 +40,20 @@ def weight_matmuls(graph: Any, exclude: Iterable[str] = ()) -> list[Any]:
 
 
 def channel_ranges(
-    fp32: Path, names: Sequence[str], batches: Iterable[dict[str, np.ndarray]], threads: int | None = None
+    fp32: Path,
+    batches: Iterable[dict[str, np.ndarray]],
+    names: Sequence[str] | None = None,
+    threads: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """The largest absolute value of each channel (last axis) of the tensors ``names`` of the graph at
-    ``fp32``, over ``batches`` of its inputs (only the real tokens where a batch has an ``attention_mask``)."""
+    """The largest absolute value of each channel (last axis) of the tensors ``names`` (default: the input of
+    every weight MatMul) of the graph at ``fp32``, over ``batches`` of its inputs (only the real tokens where
+    a batch has an ``attention_mask``)."""
     import onnx
     import onnxruntime as ort
 
     model = onnx.load(str(fp32))
+    if names is None:
+        names = list(dict.fromkeys(node.input[0] for node in weight_matmuls(model.graph)))
     outputs = {output.name for output in model.graph.output}
     for name in names:
         if name not in outputs:

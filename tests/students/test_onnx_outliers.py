@@ -92,7 +92,7 @@ def test_outlier_channels_cut_the_int8_error(tmp_path: Path) -> None:
     x = rng.normal(size=(4, 16, 64)).astype(np.float32)  # (b, t, channels)
     x[:, :, 7] *= 30.0
     one_matmul(tmp_path / "fp32.onnx", rng.normal(size=(64, 32)) / 8)
-    ranges = channel_ranges(tmp_path / "fp32.onnx", ["x"], [{"x": x[:2]}])
+    ranges = channel_ranges(tmp_path / "fp32.onnx", [{"x": x[:2]}], ["x"])
     assert outlier_channels(ranges["x"]) == [7]
     quantize(tmp_path / "fp32.onnx", tmp_path / "plain.onnx", PLAIN)
     quantize(tmp_path / "fp32.onnx", tmp_path / "split.onnx", OUTLIERS, ranges)

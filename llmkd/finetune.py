@@ -19,6 +19,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from llmkd.cli import parse_config, run_cli
+from llmkd.training import distributed
 from llmkd.training.causal import train_causal
 from llmkd.training.config import FinetuneConfig
 from llmkd.training.encoder import train_encoder
@@ -39,7 +40,11 @@ def finetune(config: FinetuneConfig, callbacks: list[TrainerCallback] | None = N
         ConfigError: a flag does not fit the student kind, or the base model cannot be loaded.
         RunError: the run directory or its labels are missing, or no record is usable.
     """
-    metrics = TRAINERS[config.student_kind](config, callbacks)
+    try:
+        metrics = TRAINERS[config.student_kind](config, callbacks)
+        distributed.wait_for_all()  # the others stay until the main process has saved
+    finally:
+        distributed.finish()
     if metrics:
         print(summary(metrics))
     return metrics

@@ -66,3 +66,11 @@ def wait_for_all() -> None:
     """Barrier across the processes of a multi-process run; nothing for one process."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def finish() -> None:
+    """Leave the process group of a multi-process run; nothing for one process. Gloo's worker threads
+    must stop before the interpreter exits, or a process can abort at exit (``terminate called without an
+    active exception``) after a run that succeeded."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

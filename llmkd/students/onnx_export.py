@@ -188,27 +188,30 @@ def quantize(
             source.unlink(missing_ok=True)
 
 
-def calibration_ranges(folder: Path, meta: OnnxMeta, texts: list[str]) -> dict[str, np.ndarray]:
-    """Per-channel ranges of every weight MatMul's input over up to :data:`CALIBRATION_ITEMS` of ``texts``."""
+def calibration_ranges(fp32: OnnxStudent, texts: list[str]) -> dict[str, np.ndarray]:
+    """Per-channel ranges of every weight MatMul's input of the ``fp32`` student's graph over up to
+    :data:`CALIBRATION_ITEMS` of ``texts``."""
     step = max(1, len(texts) // CALIBRATION_ITEMS)
-    sample, encoder = texts[::step], OnnxStudent(folder, meta, FP32_FILE)
-    batches = (encoder.encode(sample[i : i + 32]) for i in range(0, len(sample), 32))
-    return channel_ranges(folder / FP32_FILE, batches)
+    sample = texts[::step]
+    batches = (fp32.encode(sample[i : i + 32]) for i in range(0, len(sample), 32))
+    return channel_ranges(fp32.folder / fp32.model_file, batches)
 
 
 def choose_int8(
-    folder: Path, meta: OnnxMeta, texts: list[str], reference: np.ndarray, min_agreement: float
+    fp32: OnnxStudent, texts: list[str], reference: np.ndarray, min_agreement: float
 ) -> Quantization | None:
-    """Quantise in each :data:`CANDIDATES` setting until the lower end of the Wilson interval of its label
-    agreement with ``reference`` on ``texts`` reaches ``min_agreement``; keeps it as ``model.int8.onnx``
-    and records every agreement and lower end in ``meta``. None (and no int8 file) when none does."""
+    """Quantise the ``fp32`` student's graph in each :data:`CANDIDATES` setting until the lower end of the
+    Wilson interval of its label agreement with ``reference`` on ``texts`` reaches ``min_agreement``; keeps
+    it as ``model.int8.onnx`` and records every agreement and lower end in its meta. None (and no int8 file)
+    when none does."""
     if agreement_low(len(texts), len(texts)) < min_agreement:
         return None  # even perfect agreement on so few texts could not show it
+    folder, meta = fp32.folder, fp32.meta
     trial = folder / "trial.int8.onnx"
     ranges: dict[str, np.ndarray] | None = None
     for setting in CANDIDATES:
         if setting.outliers and ranges is None:
-            ranges = calibration_ranges(folder, meta, texts)
+            ranges = calibration_ranges(fp32, texts)
         quantize(folder / FP32_FILE, trial, setting, ranges)
         probs = OnnxStudent(folder, meta, trial.name).predict_probs(texts, progress=False)
         same = int((probs.argmax(axis=1) == reference.argmax(axis=1)).sum())
@@ -242,10 +245,9 @@ def write_onnx(
         parameters=student.parameter_count(),
         dev_items=len(texts),
     )
-    meta.agreement["fp32"] = label_agreement(
-        OnnxStudent(folder, meta).predict_probs(texts, progress=False), reference
-    )
-    setting = choose_int8(folder, meta, texts, reference, min_agreement) if texts else None
+    fp32 = OnnxStudent(folder, meta)
+    meta.agreement["fp32"] = label_agreement(fp32.predict_probs(texts, progress=False), reference)
+    setting = choose_int8(fp32, texts, reference, min_agreement) if texts else None
     if setting is not None:
         meta.model, meta.quantization = INT8_FILE, {"dynamic": True, "weights": "int8", **asdict(setting)}
     meta.export_s = round(time.perf_counter() - started, 1)

@@ -68,7 +68,7 @@ def test_split_graph_computes_the_same_logits_in_fp32(tiny_student: Path) -> Non
     folder = onnx_folder(tiny_student)
     meta = OnnxMeta.read(folder)
     texts = sentences(40)
-    ranges = calibration_ranges(folder, meta, texts)
+    ranges = calibration_ranges(OnnxStudent(folder, meta, FP32_FILE), texts)
     keep = fp32_nodes(folder / FP32_FILE, PLAIN)
     side = split_outliers(folder / FP32_FILE, folder / "split.onnx", ranges, exclude=keep, ratio=1.5)
     assert side and all(SUFFIX in name for name in side)

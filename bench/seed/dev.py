@@ -3,7 +3,7 @@
 - ``fomc``: the FOMC train sentences GPT-4 did not answer (so no run of ``run.py`` trains on them), less any
   sentence also in ``fomc_test.csv``: 994 sentences with gold labels.
 - ``tweets``: 1,000 tweets (seeded sample) from the training side that are neither in the teacher pool, nor in
-  any drawn seed, nor in the test split.
+  any seed the benchmark draws (100 / 200 / 500 items, draws 0 to 2), nor in the test split.
 
 Each student folder given is scored (accuracy, macro-F1, the labels it says) and the result is written to
 ``results/dev/<run>--<student folder>.json`` with the commit.
@@ -26,23 +26,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-for path in (ROOT, ROOT / "bench"):
+for path in (ROOT, ROOT / "bench", HERE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from run import DATA, DRAWS, RUNS, SEED_SIZES, SHARED, key, seed_rows  # noqa: E402  (bench/seed/run.py: the splits and runs it writes)
+
 from llmkd.run.files import read_jsonl, write_json, write_jsonl  # noqa: E402
 
-DATA, RUNS, RESULTS = HERE / "data", HERE / "runs", HERE / "results" / "dev"
-SHARED = ROOT.parent / "shared" / "data"
+RESULTS = HERE / "results" / "dev"
 DEV_TWEETS = 1000
 
 
-def key(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def texts(path: Path) -> set[str]:
-    return {key(r["text"]) for r in read_jsonl(path)}
+    return {key(r["text"].casefold()) for r in read_jsonl(path)}
 
 
 def prepare() -> None:
@@ -52,13 +49,13 @@ def prepare() -> None:
         train = list(csv.DictReader(handle))
     dev: dict[str, dict[str, str]] = {}
     for r in train:
-        if key(r["text"]) not in used:
-            dev.setdefault(key(r["text"]), {"id": r["id"], "text": r["text"], "label": r["label"]})
+        if key(r["text"].casefold()) not in used:
+            dev.setdefault(key(r["text"].casefold()), {"id": r["id"], "text": r["text"], "label": r["label"]})
     write_jsonl(DATA / "fomc_dev.jsonl", list(dev.values()))
     used = texts(DATA / "tweets_pool.jsonl") | texts(DATA / "tweets_test.jsonl")
-    for seed in sorted((RUNS / "seeds").glob("tweets-*.jsonl")):
-        used |= texts(seed)
-    spare = [r for r in read_jsonl(DATA / "tweets_seedpool.jsonl") if key(r["text"]) not in used]
+    for size in SEED_SIZES:  # every seed the benchmark draws, whether drawn yet or not
+        used |= {key(r["text"].casefold()) for draw in DRAWS for r in seed_rows("tweets", size, draw)}
+    spare = [r for r in read_jsonl(DATA / "tweets_seedpool.jsonl") if key(r["text"].casefold()) not in used]
     write_jsonl(DATA / "tweets_dev.jsonl", random.Random(0).sample(spare, DEV_TWEETS))
     for name in ("fomc_dev.jsonl", "tweets_dev.jsonl"):
         rows = list(read_jsonl(DATA / name))

@@ -142,10 +142,17 @@ def teacher_server(setting: str, teacher: str) -> Iterator[list[str]]:
         server.stop()
 
 
+SEED_SIZES, DRAWS = (100, 200, 500), (0, 1, 2)
+
+
+def seed_rows(setting: str, size: int, draw: int) -> list[dict[str, Any]]:
+    """The ``size`` items of seed ``draw``: drawn from the setting's training side with ``random.Random(draw)``."""
+    return random.Random(draw).sample(list(read_jsonl(DATA / f"{setting}_seedpool.jsonl")), size)
+
+
 def draw_seed(setting: str, size: int, draw: int) -> Path:
-    """``size`` items drawn from the setting's training side with ``random.Random(draw)``."""
-    pool = list(read_jsonl(DATA / f"{setting}_seedpool.jsonl"))
-    chosen = random.Random(draw).sample(pool, size)
+    """Write seed ``draw`` of ``size`` items (:func:`seed_rows`) under runs/seeds/; returns its path."""
+    chosen = seed_rows(setting, size, draw)
     path = RUNS / "seeds" / f"{setting}-n{size}-d{draw}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(path, chosen)

@@ -16,6 +16,7 @@ Seeds of 100 / 200 / 500 items are drawn from the training side (``random.Random
     python bench/seed/run.py prepare
     python bench/seed/run.py run --setting fomc --teacher gpt4 --seed-size 200 --draw 0
     python bench/seed/run.py teacher-only --setting fomc --teacher gpt4
+    python bench/seed/run.py gold-ceiling --setting fomc   # the student on the pool's gold labels
     python bench/seed/run.py table
 """
 
@@ -159,20 +160,10 @@ def draw_seed(setting: str, size: int, draw: int) -> Path:
     return path
 
 
-def scores(run: Path, gold: Path, teacher_labels: Path) -> dict[str, Any]:
+def scores(run: Path, gold: Path, teacher_labels: Path | None) -> dict[str, Any]:
     """evaluate on ``gold``; returns the student, seed-only student and teacher scores."""
-    evaluate_main(
-        [
-            "--run",
-            str(run),
-            "--gold",
-            str(gold),
-            "--teacher-labels",
-            str(teacher_labels),
-            "--no-time-teacher",
-            "--no-plots",
-        ]
-    )
+    labels = ["--teacher-labels", str(teacher_labels)] if teacher_labels else []
+    evaluate_main(["--run", str(run), "--gold", str(gold), *labels, "--no-time-teacher", "--no-plots"])
     result = json.loads((run / "eval.json").read_text())
     pick = lambda m: {k: m.get(k) for k in ("n", "accuracy", "macro_f1", "weighted_f1")} if m else None  # noqa: E731
     return {name: pick(result.get(name)) for name in ("teacher", "seed_only_student", "student")}
@@ -226,6 +217,43 @@ def run_student(setting: str, teacher: str, size: int, draw: int, threads: int) 
             run / "student-seed-only"
         )  # its metrics lie beside it
     save(name, setting, teacher, size, draw if size else None, run, teacher_labels, started, threads, trained)
+
+
+def run_gold_ceiling(setting: str, threads: int) -> None:
+    """The default student trained on the teacher pool's GOLD labels (a teacher that is never wrong, one-hot):
+    the most any teacher of that pool can give this student. Writes results/ceiling/<setting>.json."""
+    name = f"{setting}-gold-pool"
+    run = RUNS / name
+    run.mkdir(parents=True, exist_ok=True)
+    for stale in ("filtered.jsonl", "filter_report.json", "eval.json"):
+        (run / stale).unlink(missing_ok=True)
+    write_json(run / "generate_config.json", {"task": TASKS[setting]})
+    pool = read_jsonl(DATA / f"{setting}_pool.jsonl")
+    one_hot = {"probs": None, "status": "ok", "teacher": "gold", "source": "input"}
+    write_jsonl(
+        run / "labels.jsonl",
+        [{"id": r["id"], "text": r["text"], "label": r["label"], **one_hot} for r in pool],
+    )
+    started = time.perf_counter()
+    filter_main(["--run", str(run), "--no-progress"])
+    finetune_main(["--run", str(run)])
+    result: dict[str, Any] = {
+        "name": name,
+        "setting": setting,
+        "teacher": "gold labels of the teacher pool",
+        "finetune": {"student": finetune_summary(run)},
+        "commit": COMMIT,
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "torch_threads": threads,
+            "load_avg_1_5_15min_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+    for split, gold in test_files(setting).items():
+        result[split] = {"student": scores(run, gold, None)["student"]}
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    write_json(RESULTS / "ceiling" / f"{setting}.json", result)
+    print(json.dumps({k: result[k] for k in result if k in ("name", "test", "test_answered")}, indent=1))
 
 
 def finetune_summary(folder: Path) -> dict[str, Any]:
@@ -325,7 +353,7 @@ def table() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["prepare", "run", "teacher-only", "table"])
+    parser.add_argument("command", choices=["prepare", "run", "teacher-only", "gold-ceiling", "table"])
     parser.add_argument("--setting", choices=sorted(TASKS), default="fomc")
     parser.add_argument("--teacher", choices=["gpt4", "simulated", "lexicon"], default="gpt4")
     parser.add_argument("--seed-size", type=int, default=200)
@@ -339,6 +367,8 @@ def main() -> None:
         run_student(args.setting, args.teacher, args.seed_size, args.draw, args.threads)
     elif args.command == "teacher-only":
         run_student(args.setting, args.teacher, 0, 0, args.threads)
+    elif args.command == "gold-ceiling":
+        run_gold_ceiling(args.setting, args.threads)
     else:
         table()
 

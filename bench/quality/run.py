@@ -22,18 +22,25 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+BENCH = Path(__file__).resolve().parents[1]
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
 
-from llmkd.evaluate import EvaluateConfig, evaluate
-from llmkd.finetune import finetune
-from llmkd.run.files import read_jsonl, write_json, write_jsonl
-from llmkd.training.config import FinetuneConfig
+import label_runs  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from label_runs import gold_rows  # noqa: E402
+
+from llmkd.evaluate import EvaluateConfig, evaluate  # noqa: E402
+from llmkd.finetune import finetune  # noqa: E402
+from llmkd.run.files import read_jsonl, write_json, write_jsonl  # noqa: E402
+from llmkd.training.config import FinetuneConfig  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -62,30 +69,8 @@ def save(name: str, result: dict[str, Any]) -> None:
 
 
 def new_run(name: str, rows: list[dict[str, Any]], task: str = "fin-sentiment") -> Path:
-    """A run directory holding ``labels.jsonl`` = ``rows`` (and nothing else from earlier attempts)."""
-    run = RUNS / name
-    run.mkdir(parents=True, exist_ok=True)
-    for stale in ("filtered.jsonl", "filter_report.json", "eval.json"):
-        (run / stale).unlink(missing_ok=True)
-    write_json(run / "generate_config.json", {"task": task})
-    write_jsonl(run / "labels.jsonl", rows)
-    return run
-
-
-def gold_rows(path: Path) -> list[dict[str, Any]]:
-    """Gold records as one-hot teacher records (for the upper bound)."""
-    return [
-        {
-            "id": r["id"],
-            "text": r["text"],
-            "label": r["label"],
-            "probs": None,
-            "status": "ok",
-            "teacher": "gold",
-            "source": "input",
-        }
-        for r in read_jsonl(path)
-    ]
+    """``runs/<name>`` holding ``labels.jsonl`` = ``rows`` (and nothing else from earlier attempts)."""
+    return label_runs.new_run(RUNS / name, rows, task)
 
 
 def train_and_score(

@@ -42,6 +42,7 @@ for path in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(path))
 
 import torch  # noqa: E402
+from label_runs import gold_rows, new_run  # noqa: E402
 from recorded_teacher import RecordedTeacherServer, read_answers  # noqa: E402
 from simulated_teacher import SimulatedTeacherServer  # noqa: E402
 
@@ -223,17 +224,7 @@ def run_gold_ceiling(setting: str, threads: int) -> None:
     """The default student trained on the teacher pool's GOLD labels (a teacher that is never wrong, one-hot):
     the most any teacher of that pool can give this student. Writes results/ceiling/<setting>.json."""
     name = f"{setting}-gold-pool"
-    run = RUNS / name
-    run.mkdir(parents=True, exist_ok=True)
-    for stale in ("filtered.jsonl", "filter_report.json", "eval.json"):
-        (run / stale).unlink(missing_ok=True)
-    write_json(run / "generate_config.json", {"task": TASKS[setting]})
-    pool = read_jsonl(DATA / f"{setting}_pool.jsonl")
-    one_hot = {"probs": None, "status": "ok", "teacher": "gold", "source": "input"}
-    write_jsonl(
-        run / "labels.jsonl",
-        [{"id": r["id"], "text": r["text"], "label": r["label"], **one_hot} for r in pool],
-    )
+    run = new_run(RUNS / name, gold_rows(DATA / f"{setting}_pool.jsonl"), TASKS[setting])
     started = time.perf_counter()
     filter_main(["--run", str(run), "--no-progress"])
     finetune_main(["--run", str(run)])
@@ -243,17 +234,22 @@ def run_gold_ceiling(setting: str, threads: int) -> None:
         "teacher": "gold labels of the teacher pool",
         "finetune": {"student": finetune_summary(run)},
         "commit": COMMIT,
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "torch_threads": threads,
-            "load_avg_1_5_15min_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(threads),
     }
     for split, gold in test_files(setting).items():
         result[split] = {"student": scores(run, gold, None)["student"]}
     result["wall_s"] = round(time.perf_counter() - started, 1)
     write_json(RESULTS / "ceiling" / f"{setting}.json", result)
     print(json.dumps({k: result[k] for k in result if k in ("name", "test", "test_answered")}, indent=1))
+
+
+def machine(threads: int) -> dict[str, Any]:
+    """The CPU, the torch threads and the load average now (at the end of a run)."""
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "torch_threads": threads,
+        "load_avg_1_5_15min_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def finetune_summary(folder: Path) -> dict[str, Any]:
@@ -283,11 +279,7 @@ def save(
         "draw": draw,
         "finetune": trained,
         "commit": COMMIT,
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "torch_threads": threads,
-            "load_avg_1_5_15min_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(threads),
     }
     if size:
         audit = json.loads((run / "audit.json").read_text())

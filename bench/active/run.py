@@ -299,7 +299,9 @@ def finetune(args: argparse.Namespace) -> None:
     from llmkd.filter import main as filter_main
     from llmkd.finetune import main as finetune_main
 
-    plan = [("uncertainty", 0.10), ("random", 0.10), ("uncertainty", 0.30), ("random", 0.30), ("all", 1.0)]
+    plan = [("uncertainty", 0.10), ("random", 0.10), ("uncertainty", 0.30), ("random", 0.30)]
+    if args.seed == 0:  # every teacher label: the same run whatever the selection seed
+        plan.append(("all", 1.0))
     out_path = RESULTS / f"finetune-{args.setting}-s{args.seed}.json"
     done = json.loads(out_path.read_text()) if out_path.is_file() else {"points": []}
     for strategy, share in plan:

@@ -21,6 +21,7 @@ teacher and checks that it picks the same items; ``finetune`` trains the real de
     python bench/active/run.py crosscheck   # generate --budget == the planner
     python bench/active/run.py finetune --setting phrasebank --seed 0
     python bench/active/run.py report       # README table + plot
+    python bench/active/run.py finetune-report  # the fine-tuned points over seeds: table + plot
 """
 
 from __future__ import annotations
@@ -56,12 +57,19 @@ HERE = Path(__file__).resolve().parent
 DATA, RUNS, RESULTS = HERE / "data", HERE / "runs", HERE / "results"
 SHARED = ROOT.parent / "shared" / "data"
 SETTINGS = ("phrasebank", "tweets", "fomc")
+FINETUNE_SETTINGS = (*SETTINGS, "tweets-full")  # every tweet of the training side as the pool (pool_size.py)
 LABELS = {
     "phrasebank": ["positive", "negative", "neutral"],
     "tweets": ["positive", "negative", "neutral"],
+    "tweets-full": ["positive", "negative", "neutral"],
     "fomc": ["dovish", "hawkish", "neutral"],
 }
-TASKS = {"fomc": "monetary-policy", "phrasebank": "fin-sentiment", "tweets": "fin-sentiment"}
+TASKS = {
+    "fomc": "monetary-policy",
+    "phrasebank": "fin-sentiment",
+    "tweets": "fin-sentiment",
+    "tweets-full": "fin-sentiment",
+}
 TFNS_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
 STEP, MAX_SHARE = 0.025, 0.30  # rounds of 2.5% of the pool up to 30%: 12 rounds
 SEEDS = (0, 1, 2)
@@ -406,10 +414,78 @@ def report(args: argparse.Namespace) -> None:
     fig.savefig(RESULTS / "curves.png", dpi=110, bbox_inches="tight")
 
 
+def finetune_report(args: argparse.Namespace) -> None:
+    """Mean ± sd over seeds of the fine-tuned points (results/finetune-*-s*.json) -> Markdown tables (stdout),
+    results/finetune-summary.json and results/finetune.png."""
+    from llmkd.reporting.plots import plt
+
+    summary_out: dict[str, Any] = {}
+    fig, axes = plt.subplots(1, len(FINETUNE_SETTINGS), figsize=(20, 4))
+    for ax, setting in zip(axes, FINETUNE_SETTINGS, strict=True):
+        runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"finetune-{setting}-s*.json"))]
+        points = [p for r in runs for p in r["points"]]
+        full = [p["test_accuracy"] for p in points if p["strategy"] == "all"]
+        if not full:
+            continue
+        cells: dict[str, Any] = {"all_labels": full[0], "seeds": [r["seed"] for r in runs], "points": {}}
+        print(
+            f"\n**{setting}** (fine-tuned student, test accuracy, mean ± sd over seeds {cells['seeds']}; "
+            f"all teacher labels: {full[0]:.3f})\n"
+        )
+        print(
+            "| teacher calls | `uncertainty` | `random` | `uncertainty` − `random` | `uncertainty`, % of all labels |"
+        )
+        print("|---|---|---|---|---|")
+        for share in (0.10, 0.30):
+            by = {
+                st: [
+                    (p["test_accuracy"], p["test_macro_f1"], p["calls"])
+                    for p in points
+                    if p["strategy"] == st and p["share"] == share
+                ]
+                for st in ("uncertainty", "random")
+            }
+            acc = {st: np.array([a for a, _, _ in v]) for st, v in by.items()}
+            f1 = {st: np.array([f for _, f, _ in v]) for st, v in by.items()}
+            diff = 100 * (acc["uncertainty"].mean() - acc["random"].mean())
+            cells["points"][str(share)] = {
+                st: {"accuracy": acc[st].tolist(), "macro_f1": f1[st].tolist()} for st in acc
+            } | {"difference_points": diff, "share_of_all_labels": acc["uncertainty"].mean() / full[0]}
+            calls = by["uncertainty"][0][2]
+            print(
+                f"| {calls} ({share:.0%}) | "
+                + " | ".join(
+                    f"{acc[st].mean():.3f} ± {acc[st].std():.3f} (F1 {f1[st].mean():.3f})" for st in acc
+                )
+                + f" | {diff:+.1f} | {acc['uncertainty'].mean() / full[0]:.1%} |"
+            )
+            for st, marker in (("uncertainty", "o"), ("random", "s")):
+                ax.errorbar(
+                    [100 * share],
+                    [acc[st].mean()],
+                    yerr=[acc[st].std()],
+                    fmt=marker,
+                    color="C0" if st == "uncertainty" else "C3",
+                    label=st if share == 0.10 else None,
+                )
+        ax.axhline(full[0], color="black", lw=1, label="all teacher labels")
+        ax.axhline(0.99 * full[0], color="grey", ls="--", lw=1, label="99% of that")
+        ax.set_title(f"{setting} (test)")
+        ax.set_xlabel("teacher calls, % of pool")
+        ax.set_ylabel("fine-tuned student accuracy")
+        ax.grid(alpha=0.3)
+        summary_out[setting] = cells
+    axes[0].legend(loc="lower right")
+    fig.savefig(RESULTS / "finetune.png", dpi=110, bbox_inches="tight")
+    write_json(RESULTS / "finetune-summary.json", summary_out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("command", choices=["prepare", "curves", "crosscheck", "finetune", "report"])
-    parser.add_argument("--setting", choices=SETTINGS, default="phrasebank")
+    parser.add_argument(
+        "command", choices=["prepare", "curves", "crosscheck", "finetune", "report", "finetune-report"]
+    )
+    parser.add_argument("--setting", choices=FINETUNE_SETTINGS, default="phrasebank")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.command == "prepare":
@@ -417,7 +493,7 @@ def main() -> None:
     elif args.command == "curves":
         curves()
     else:
-        globals()[args.command](args)
+        globals()[args.command.replace("-", "_")](args)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ same planner replay (``run.curve``: 12 rounds of 2.5% to 30%, seeds 0-2); ``unce
 
 from __future__ import annotations
 
-import csv
-import random
 import time
 from typing import Any
 
@@ -20,15 +18,13 @@ from run import (
     DATA,
     RESULTS,
     SEEDS,
-    SHARED,
-    TFNS_LABELS,
     TWEET_POOL,
-    _dev_split,
     curve,
     environment,
     full_student,
     key,
     load,
+    tweet_pool_dev_test,
 )
 from simulated_teacher import simulated_answers
 
@@ -42,17 +38,7 @@ def prepare_full_pool() -> None:
     """``run.prepare``'s tweets split without the 3,000 cut; the first 3,000 rows' embeddings are reused."""
     if (DATA / f"{SETTING}_pool.npy").is_file():
         return
-    with (SHARED / "tfns" / "sent_train.csv").open(encoding="utf-8", newline="") as handle:
-        tweets = [
-            {"id": f"tfns-{i}", "text": r["text"], "label": TFNS_LABELS[r["label"]]}
-            for i, r in enumerate(csv.DictReader(handle))
-        ]
-    order = list(range(len(tweets)))
-    random.Random(0).shuffle(order)
-    cut = round(len(order) * 0.7)
-    train_side, test_side = [tweets[i] for i in order[:cut]], [tweets[i] for i in order[cut:]][:1500]
-    test_keys = {key(r["text"].casefold()) for r in test_side}
-    pool = _dev_split([r for r in train_side if key(r["text"].casefold()) not in test_keys])[0]
+    pool = tweet_pool_dev_test()[0]
     small_rows, small_vectors = load("tweets", "pool")
     assert [r["id"] for r in small_rows] == [r["id"] for r in pool[:TWEET_POOL]]
     teacher = simulated_answers((key(r["text"]), r["label"]) for r in pool)

@@ -46,6 +46,7 @@ for path in (ROOT, ROOT / "bench"):
 import numpy as np  # noqa: E402
 from recorded_teacher import read_answers  # noqa: E402
 from simulated_teacher import simulated_answers  # noqa: E402
+from tweet_splits import tweet_sides  # noqa: E402
 
 from llmkd.generation.active import choose_picks, store_embeddings  # noqa: E402
 from llmkd.generation.selection import STRATEGIES, round_sizes  # noqa: E402
@@ -70,7 +71,6 @@ TASKS = {
     "tweets": "fin-sentiment",
     "tweets-full": "fin-sentiment",
 }
-TFNS_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
 STEP, MAX_SHARE = 0.025, 0.30  # rounds of 2.5% of the pool up to 30%: 12 rounds
 SEEDS = (0, 1, 2)
 TWEET_POOL, TWEET_DEV = 3000, 600  # of ~5,700 / ~1,000: embeddings are the slow part on 2 cores
@@ -92,6 +92,14 @@ def _dev_split(
     return [rows[i] for i in order[cut:]], [rows[i] for i in order[:cut]]
 
 
+def tweet_pool_dev_test() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The whole tweets pool (the training side minus dev and test texts), its dev carve and the test set."""
+    train_side, test_side = tweet_sides(SHARED)
+    test_keys = {key(r["text"].casefold()) for r in test_side}
+    pool, dev = _dev_split([r for r in train_side if key(r["text"].casefold()) not in test_keys])
+    return pool, dev, test_side
+
+
 def prepare() -> None:
     """Write pool/dev/test splits (text, label = gold, teacher = the teacher's answer) and embeddings."""
     DATA.mkdir(parents=True, exist_ok=True)
@@ -109,17 +117,7 @@ def prepare() -> None:
             as_rows(pb_test),
         )
     }
-    with (SHARED / "tfns" / "sent_train.csv").open(encoding="utf-8", newline="") as handle:
-        tweets = [
-            {"id": f"tfns-{i}", "text": r["text"], "label": TFNS_LABELS[r["label"]]}
-            for i, r in enumerate(csv.DictReader(handle))
-        ]
-    order = list(range(len(tweets)))
-    random.Random(0).shuffle(order)
-    cut = round(len(order) * 0.7)
-    train_side, test_side = [tweets[i] for i in order[:cut]], [tweets[i] for i in order[cut:]][:1500]
-    test_keys = {key(r["text"].casefold()) for r in test_side}
-    pool, dev = _dev_split([r for r in train_side if key(r["text"].casefold()) not in test_keys])
+    pool, dev, test_side = tweet_pool_dev_test()
     splits["tweets"] = (pool[:TWEET_POOL], dev[:TWEET_DEV], test_side)
     answers = read_answers()
     fomc = SHARED / "fomc"

@@ -45,6 +45,7 @@ import torch  # noqa: E402
 from label_runs import gold_rows, new_run  # noqa: E402
 from recorded_teacher import RecordedTeacherServer, read_answers  # noqa: E402
 from simulated_teacher import SimulatedTeacherServer  # noqa: E402
+from tweet_splits import tweet_sides  # noqa: E402
 
 from llmkd.evaluate import main as evaluate_main  # noqa: E402
 from llmkd.filter import main as filter_main  # noqa: E402
@@ -98,21 +99,13 @@ def prepare() -> None:
         as_rows(i for i in pb_train if key(i.text.casefold()) not in pb_test_keys),
     )
     write_jsonl(DATA / "phrasebank_test.jsonl", as_rows(pb_test))
-    with (SHARED / "tfns" / "sent_train.csv").open(encoding="utf-8", newline="") as handle:
-        tweets = [
-            {"id": f"tfns-{i}", "text": r["text"], "label": TFNS_LABELS[r["label"]]}
-            for i, r in enumerate(csv.DictReader(handle))
-        ]
-    order = list(range(len(tweets)))
-    random.Random(0).shuffle(order)
-    cut = round(len(order) * 0.7)
-    train_side, test_side = [tweets[i] for i in order[:cut]], [tweets[i] for i in order[cut:]]
-    test_keys = {key(r["text"].casefold()) for r in test_side[:1500]}
+    train_side, test_side = tweet_sides(SHARED)
+    test_keys = {key(r["text"].casefold()) for r in test_side}
     write_jsonl(
         DATA / "tweets_seedpool.jsonl", [r for r in train_side if key(r["text"].casefold()) not in test_keys]
     )
     write_jsonl(DATA / "tweets_pool.jsonl", train_side[:3000])
-    write_jsonl(DATA / "tweets_test.jsonl", test_side[:1500])
+    write_jsonl(DATA / "tweets_test.jsonl", test_side)
     for path in sorted(DATA.glob("*.jsonl")):
         print(path.name, sum(1 for _ in path.open()))
 

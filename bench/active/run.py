@@ -62,15 +62,10 @@ FINETUNE_SETTINGS = (*SETTINGS, "tweets-full")  # every tweet of the training si
 LABELS = {
     "phrasebank": ["positive", "negative", "neutral"],
     "tweets": ["positive", "negative", "neutral"],
-    "tweets-full": ["positive", "negative", "neutral"],
     "fomc": ["dovish", "hawkish", "neutral"],
 }
-TASKS = {
-    "fomc": "monetary-policy",
-    "phrasebank": "fin-sentiment",
-    "tweets": "fin-sentiment",
-    "tweets-full": "fin-sentiment",
-}
+TASKS = {"fomc": "monetary-policy", "phrasebank": "fin-sentiment", "tweets": "fin-sentiment"}
+LABELS["tweets-full"], TASKS["tweets-full"] = LABELS["tweets"], TASKS["tweets"]
 STEP, MAX_SHARE = 0.025, 0.30  # rounds of 2.5% of the pool up to 30%: 12 rounds
 SEEDS = (0, 1, 2)
 TWEET_POOL, TWEET_DEV = 3000, 600  # of ~5,700 / ~1,000: embeddings are the slow part on 2 cores
@@ -435,27 +430,23 @@ def finetune_report(args: argparse.Namespace) -> None:
         )
         print("|---|---|---|---|---|")
         for share in (0.10, 0.30):
-            by = {
-                st: [
-                    (p["test_accuracy"], p["test_macro_f1"], p["calls"])
-                    for p in points
-                    if p["strategy"] == st and p["share"] == share
-                ]
+            chosen = {
+                st: [p for p in points if p["strategy"] == st and p["share"] == share]
                 for st in ("uncertainty", "random")
             }
-            acc = {st: np.array([a for a, _, _ in v]) for st, v in by.items()}
-            f1 = {st: np.array([f for _, f, _ in v]) for st, v in by.items()}
+            acc = {st: np.array([p["test_accuracy"] for p in ps]) for st, ps in chosen.items()}
+            f1 = {st: np.array([p["test_macro_f1"] for p in ps]) for st, ps in chosen.items()}
             diff = 100 * (acc["uncertainty"].mean() - acc["random"].mean())
+            reached = acc["uncertainty"].mean() / full[0]
             cells["points"][str(share)] = {
                 st: {"accuracy": acc[st].tolist(), "macro_f1": f1[st].tolist()} for st in acc
-            } | {"difference_points": diff, "share_of_all_labels": acc["uncertainty"].mean() / full[0]}
-            calls = by["uncertainty"][0][2]
+            } | {"difference_points": diff, "share_of_all_labels": reached}
             print(
-                f"| {calls} ({share:.0%}) | "
+                f"| {chosen['uncertainty'][0]['calls']} ({share:.0%}) | "
                 + " | ".join(
                     f"{acc[st].mean():.3f} ± {acc[st].std():.3f} (F1 {f1[st].mean():.3f})" for st in acc
                 )
-                + f" | {diff:+.1f} | {acc['uncertainty'].mean() / full[0]:.1%} |"
+                + f" | {diff:+.1f} | {reached:.1%} |"
             )
             for st, marker in (("uncertainty", "o"), ("random", "s")):
                 ax.errorbar(

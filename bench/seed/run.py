@@ -57,7 +57,6 @@ from llmkd.run.files import read_jsonl, write_json, write_jsonl  # noqa: E402
 HERE = Path(__file__).resolve().parent
 DATA, RUNS, RESULTS = HERE / "data", HERE / "runs", HERE / "results"
 SHARED = ROOT.parent / "shared" / "data"
-TFNS_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
 TASKS = {"fomc": "monetary-policy", "phrasebank": "fin-sentiment", "tweets": "fin-sentiment"}
 # The code this process runs: HEAD when it started (a commit landing mid-run does not change it).
 COMMIT = subprocess.run(

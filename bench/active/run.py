@@ -294,13 +294,13 @@ def crosscheck(args: argparse.Namespace) -> None:
 
 
 def finetune(args: argparse.Namespace) -> None:
-    """The real default student (``llmkd finetune``, MiniLM) at 10%, 30% and 100% of the calls, active
-    (the default ``uncertainty``) and random; each scored on the test split by ``llmkd evaluate`` -> results/finetune-*.json."""
+    """The real default student (``llmkd finetune``, MiniLM) at ``--shares`` (10% and 30%) and 100% of the
+    calls, active (the default ``uncertainty``) and random; each scored on the test split by ``llmkd evaluate`` -> results/finetune-*.json."""
     from llmkd.evaluate import main as evaluate_main
     from llmkd.filter import main as filter_main
     from llmkd.finetune import main as finetune_main
 
-    plan = [("uncertainty", 0.10), ("random", 0.10), ("uncertainty", 0.30), ("random", 0.30)]
+    plan = [(strategy, share) for share in args.shares for strategy in ("uncertainty", "random")]
     if args.seed == 0:  # every teacher label: the same run whatever the selection seed
         plan.append(("all", 1.0))
     out_path = RESULTS / f"finetune-{args.setting}-s{args.seed}.json"
@@ -429,7 +429,7 @@ def finetune_report(args: argparse.Namespace) -> None:
             "| teacher calls | `uncertainty` | `random` | `uncertainty` − `random` | `uncertainty`, % of all labels |"
         )
         print("|---|---|---|---|---|")
-        for share in (0.10, 0.30):
+        for share in sorted({p["share"] for p in points if p["strategy"] != "all"}):
             chosen = {
                 st: [p for p in points if p["strategy"] == st and p["share"] == share]
                 for st in ("uncertainty", "random")
@@ -444,7 +444,10 @@ def finetune_report(args: argparse.Namespace) -> None:
             print(
                 f"| {chosen['uncertainty'][0]['calls']} ({share:.0%}) | "
                 + " | ".join(
-                    f"{acc[st].mean():.3f} ± {acc[st].std():.3f} (F1 {f1[st].mean():.3f})" for st in acc
+                    f"{acc[st].mean():.3f}"
+                    + (f" ± {acc[st].std():.3f}" if len(acc[st]) > 1 else " (one seed)")
+                    + f" (F1 {f1[st].mean():.3f})"
+                    for st in acc
                 )
                 + f" | {diff:+.1f} | {reached:.1%} |"
             )
@@ -476,6 +479,9 @@ def main() -> None:
     )
     parser.add_argument("--setting", choices=FINETUNE_SETTINGS, default="phrasebank")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--shares", type=float, nargs="+", default=[0.10, 0.30], help="finetune: budgets, shares of the pool"
+    )
     args = parser.parse_args()
     if args.command == "prepare":
         prepare()

@@ -294,15 +294,15 @@ def crosscheck(args: argparse.Namespace) -> None:
 
 
 def finetune(args: argparse.Namespace) -> None:
-    """The real default student (``llmkd finetune``, MiniLM) at ``--shares`` (10% and 30%) and 100% of the
-    calls, active (the default ``uncertainty``) and random; each scored on the test split by ``llmkd evaluate`` -> results/finetune-*.json."""
+    """The real default student (``llmkd finetune``, MiniLM) at ``--shares`` (10% and 30%) of the calls,
+    active (the default ``uncertainty``) and random, and at 100% (selection seed N: ``finetune --seed 42 + N``);
+    each scored on the test split by ``llmkd evaluate`` -> results/finetune-*.json."""
     from llmkd.evaluate import main as evaluate_main
     from llmkd.filter import main as filter_main
     from llmkd.finetune import main as finetune_main
 
     plan = [(strategy, share) for share in args.shares for strategy in ("uncertainty", "random")]
-    if args.seed == 0:  # every teacher label: the same run whatever the selection seed
-        plan.append(("all", 1.0))
+    plan.append(("all", 1.0))  # every teacher label: the selection seed N picks finetune's --seed 42 + N
     out_path = RESULTS / f"finetune-{args.setting}-s{args.seed}.json"
     done = json.loads(out_path.read_text()) if out_path.is_file() else {"points": []}
     for strategy, share in plan:
@@ -311,7 +311,7 @@ def finetune(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         run = generate_run(args.setting, strategy, args.seed, share)
         filter_main(["--run", str(run), "--no-progress"])
-        finetune_main(["--run", str(run)])
+        finetune_main(["--run", str(run)] + (["--seed", str(42 + args.seed)] if strategy == "all" else []))
         evaluate_main(["--run", str(run), "--gold", str(DATA / f"{args.setting}_test.jsonl"), "--no-plots"])
         result = json.loads((run / "eval.json").read_text())
         labelled = sum(1 for _ in (run / "labels.jsonl").open())
@@ -324,14 +324,11 @@ def finetune(args: argparse.Namespace) -> None:
                 "test_macro_f1": result["student"]["macro_f1"],
                 "probe_curve": result.get("learning_curve"),
                 "seconds": round(time.perf_counter() - start, 1),
+                "environment": environment(),
             }
         )
-        done.update(
-            setting=args.setting,
-            seed=args.seed,
-            student="llmkd finetune defaults (MiniLM)",
-            environment=environment(),
-        )
+        done.update(setting=args.setting, seed=args.seed, student="llmkd finetune defaults (MiniLM)")
+        done.setdefault("environment", done["points"][-1]["environment"])
         write_json(out_path, done)
         print(strategy, share, done["points"][-1]["test_accuracy"], flush=True)
 
@@ -420,10 +417,17 @@ def finetune_report(args: argparse.Namespace) -> None:
         full = [p["test_accuracy"] for p in points if p["strategy"] == "all"]
         if not full:
             continue
-        cells: dict[str, Any] = {"all_labels": full[0], "seeds": [r["seed"] for r in runs], "points": {}}
+        reference = float(np.mean(full))  # the all-labels student, mean over its training seeds
+        cells: dict[str, Any] = {
+            "all_labels": full,
+            "all_labels_mean": reference,
+            "seeds": [r["seed"] for r in runs],
+            "points": {},
+        }
+        spread = f" ± {np.std(full):.3f} (finetune seeds 42–{41 + len(full)})" if len(full) > 1 else ""
         print(
             f"\n**{setting}** (fine-tuned student, test accuracy, mean ± sd over seeds {cells['seeds']}; "
-            f"all teacher labels: {full[0]:.3f})\n"
+            f"all teacher labels: {reference:.3f}{spread})\n"
         )
         print(
             "| teacher calls | `uncertainty` | `random` | `uncertainty` − `random` | `uncertainty`, % of all labels |"
@@ -437,7 +441,7 @@ def finetune_report(args: argparse.Namespace) -> None:
             acc = {st: np.array([p["test_accuracy"] for p in ps]) for st, ps in chosen.items()}
             f1 = {st: np.array([p["test_macro_f1"] for p in ps]) for st, ps in chosen.items()}
             diff = 100 * (acc["uncertainty"].mean() - acc["random"].mean())
-            reached = acc["uncertainty"].mean() / full[0]
+            reached = acc["uncertainty"].mean() / reference
             cells["points"][str(share)] = {
                 st: {"accuracy": acc[st].tolist(), "macro_f1": f1[st].tolist()} for st in acc
             } | {"difference_points": diff, "share_of_all_labels": reached}
@@ -460,8 +464,8 @@ def finetune_report(args: argparse.Namespace) -> None:
                     color="C0" if st == "uncertainty" else "C3",
                     label=st if share == 0.10 else None,
                 )
-        ax.axhline(full[0], color="black", lw=1, label="all teacher labels")
-        ax.axhline(0.99 * full[0], color="grey", ls="--", lw=1, label="99% of that")
+        ax.axhline(reference, color="black", lw=1, label="all teacher labels")
+        ax.axhline(0.99 * reference, color="grey", ls="--", lw=1, label="99% of that")
         ax.set_title(f"{setting} (test)")
         ax.set_xlabel("teacher calls, % of pool")
         ax.set_ylabel("fine-tuned student accuracy")

@@ -484,7 +484,11 @@ def main() -> None:
     parser.add_argument("--setting", choices=FINETUNE_SETTINGS, default="phrasebank")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--shares", type=float, nargs="+", default=[0.10, 0.30], help="finetune: budgets, shares of the pool"
+        "--shares",
+        type=float,
+        nargs="*",
+        default=[0.10, 0.30],
+        help="finetune: budgets as shares of the pool (none: the all-labels point only)",
     )
     args = parser.parse_args()
     if args.command == "prepare":

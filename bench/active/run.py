@@ -430,7 +430,8 @@ def finetune_report(args: argparse.Namespace) -> None:
             f"all teacher labels: {reference:.3f}{spread})\n"
         )
         print(
-            "| teacher calls | `uncertainty` | `random` | `uncertainty` − `random` | `uncertainty`, % of all labels |"
+            "| teacher calls | `uncertainty` | `random` | `uncertainty` − `random` "
+            "| % of all labels: `uncertainty` / `random` |"
         )
         print("|---|---|---|---|---|")
         for share in sorted({p["share"] for p in points if p["strategy"] != "all"}):
@@ -441,10 +442,14 @@ def finetune_report(args: argparse.Namespace) -> None:
             acc = {st: np.array([p["test_accuracy"] for p in ps]) for st, ps in chosen.items()}
             f1 = {st: np.array([p["test_macro_f1"] for p in ps]) for st, ps in chosen.items()}
             diff = 100 * (acc["uncertainty"].mean() - acc["random"].mean())
-            reached = acc["uncertainty"].mean() / reference
+            reached, reached_random = (acc[st].mean() / reference for st in ("uncertainty", "random"))
             cells["points"][str(share)] = {
                 st: {"accuracy": acc[st].tolist(), "macro_f1": f1[st].tolist()} for st in acc
-            } | {"difference_points": diff, "share_of_all_labels": reached}
+            } | {
+                "difference_points": diff,
+                "share_of_all_labels": reached,
+                "random_share_of_all_labels": reached_random,
+            }
             print(
                 f"| {chosen['uncertainty'][0]['calls']} ({share:.0%}) | "
                 + " | ".join(
@@ -453,7 +458,7 @@ def finetune_report(args: argparse.Namespace) -> None:
                     + f" (F1 {f1[st].mean():.3f})"
                     for st in acc
                 )
-                + f" | {diff:+.1f} | {reached:.1%} |"
+                + f" | {diff:+.1f} | {reached:.1%} / {reached_random:.1%} |"
             )
             for st, marker in (("uncertainty", "o"), ("random", "s")):
                 ax.errorbar(

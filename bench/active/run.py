@@ -53,6 +53,7 @@ from llmkd.generation.selection import STRATEGIES, round_sizes  # noqa: E402
 from llmkd.io.readers import InputSpec, read_items  # noqa: E402
 from llmkd.run.files import read_jsonl, write_json, write_jsonl  # noqa: E402
 from llmkd.students.probe import ProbeStudent, embed  # noqa: E402
+from llmkd.training.config import FinetuneConfig  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA, RUNS, RESULTS = HERE / "data", HERE / "runs", HERE / "results"
@@ -295,14 +296,15 @@ def crosscheck(args: argparse.Namespace) -> None:
 
 def finetune(args: argparse.Namespace) -> None:
     """The real default student (``llmkd finetune``, MiniLM) at ``--shares`` (10% and 30%) of the calls,
-    active (the default ``uncertainty``) and random, and at 100% (selection seed N: ``finetune --seed 42 + N``);
+    active (the default ``uncertainty``) and random, and at 100% (selection seed N: finetune's default
+    ``--seed`` + N);
     each scored on the test split by ``llmkd evaluate`` -> results/finetune-*.json."""
     from llmkd.evaluate import main as evaluate_main
     from llmkd.filter import main as filter_main
     from llmkd.finetune import main as finetune_main
 
     plan = [(strategy, share) for share in args.shares for strategy in ("uncertainty", "random")]
-    plan.append(("all", 1.0))  # every teacher label: the selection seed N picks finetune's --seed 42 + N
+    plan.append(("all", 1.0))  # every teacher label: the selection seed N picks finetune's --seed default + N
     out_path = RESULTS / f"finetune-{args.setting}-s{args.seed}.json"
     done = json.loads(out_path.read_text()) if out_path.is_file() else {"points": []}
     for strategy, share in plan:
@@ -311,7 +313,10 @@ def finetune(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         run = generate_run(args.setting, strategy, args.seed, share)
         filter_main(["--run", str(run), "--no-progress"])
-        finetune_main(["--run", str(run)] + (["--seed", str(42 + args.seed)] if strategy == "all" else []))
+        finetune_main(
+            ["--run", str(run)]
+            + (["--seed", str(FinetuneConfig.seed + args.seed)] if strategy == "all" else [])
+        )
         evaluate_main(["--run", str(run), "--gold", str(DATA / f"{args.setting}_test.jsonl"), "--no-plots"])
         result = json.loads((run / "eval.json").read_text())
         labelled = sum(1 for _ in (run / "labels.jsonl").open())
@@ -415,6 +420,9 @@ def finetune_report(args: argparse.Namespace) -> None:
         runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"finetune-{setting}-s*.json"))]
         points = [p for r in runs for p in r["points"]]
         full = [p["test_accuracy"] for p in points if p["strategy"] == "all"]
+        trained = [
+            FinetuneConfig.seed + r["seed"] for r in runs if any(p["strategy"] == "all" for p in r["points"])
+        ]
         if not full:
             continue
         reference = float(np.mean(full))  # the all-labels student, mean over its training seeds
@@ -424,7 +432,9 @@ def finetune_report(args: argparse.Namespace) -> None:
             "seeds": [r["seed"] for r in runs],
             "points": {},
         }
-        spread = f" ± {np.std(full):.3f} (finetune seeds 42–{41 + len(full)})" if len(full) > 1 else ""
+        spread = (
+            f" ± {np.std(full):.3f} (finetune seeds {', '.join(map(str, trained))})" if len(full) > 1 else ""
+        )
         print(
             f"\n**{setting}** (fine-tuned student, test accuracy, mean ± sd over seeds {cells['seeds']}; "
             f"all teacher labels: {reference:.3f}{spread})\n"
@@ -434,7 +444,8 @@ def finetune_report(args: argparse.Namespace) -> None:
             "| % of all labels: `uncertainty` / `random` |"
         )
         print("|---|---|---|---|---|")
-        for share in sorted({p["share"] for p in points if p["strategy"] != "all"}):
+        shares = sorted({p["share"] for p in points if p["strategy"] != "all"})
+        for share in shares:
             chosen = {
                 st: [p for p in points if p["strategy"] == st and p["share"] == share]
                 for st in ("uncertainty", "random")
@@ -467,7 +478,7 @@ def finetune_report(args: argparse.Namespace) -> None:
                     yerr=[acc[st].std()],
                     fmt=marker,
                     color="C0" if st == "uncertainty" else "C3",
-                    label=st if share == 0.10 else None,
+                    label=st if share == shares[0] else None,
                 )
         ax.axhline(reference, color="black", lw=1, label="all teacher labels")
         ax.axhline(0.99 * reference, color="grey", ls="--", lw=1, label="99% of that")

@@ -250,13 +250,14 @@ def simulated_server(setting: str) -> Any:
     return SimulatedTeacherServer([[(r["text"], r["label"]) for r in load(setting, "pool")[0]]])
 
 
-def generate_run(setting: str, strategy: str, seed: int, share: float) -> Path:
+def generate_run(setting: str, strategy: str, seed: int, share: float, explore: float = 0.0) -> Path:
     """``llmkd generate --budget`` on the pool against the loopback teacher; returns the run folder."""
     from llmkd.generate import main as generate_main
 
     pool_rows = load(setting, "pool")[0]
     budget, rounds = round(share * len(pool_rows)), max(1, round(share / STEP))
-    run = RUNS / f"{setting}-{strategy}-s{seed}-{round(share * 100)}pct"
+    suffix = f"-x{round(explore * 100)}" if explore else ""
+    run = RUNS / f"{setting}-{strategy}{suffix}-s{seed}-{round(share * 100)}pct"
     if share < 1.0 and not (run / "active" / "embeddings.npy").is_file():  # prepare's, identical (crosscheck)
         texts = [r["text"] for r in pool_rows]
         store_embeddings(run / "active", texts, "minilm", "embeddings", load(setting, "pool")[1])
@@ -271,7 +272,7 @@ def generate_run(setting: str, strategy: str, seed: int, share: float) -> Path:
         flags += ["--base-url", f"http://127.0.0.1:{server.port}/v1", "--no-few-shot"]
         if share < 1.0:
             flags += ["--budget", str(budget), "--rounds", str(rounds), "--select", strategy]
-            flags += ["--select-seed", str(seed)]
+            flags += ["--select-seed", str(seed), "--explore", str(explore)]
         generate_main(flags)
     finally:
         server.stop()

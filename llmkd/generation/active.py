@@ -96,16 +96,18 @@ def choose_picks(
     seed: np.ndarray,
     student: ProbeStudent | None,
     rng: np.random.Generator,
+    explore: float = 0.0,
 ) -> list[int]:
     """The ``k`` pool rows (indices into ``pool``) round ``round_index`` sends, among those not in ``labelled``.
 
     ``seed``: ``(m, d)`` embeddings of the gold seed (covered like labelled items); ``student``: the quick
-    student trained on everything labelled so far (None before any label).
+    student trained on everything labelled so far (None before any label); ``explore``: see
+    :func:`~llmkd.generation.selection.select_round`.
     """
     unlabelled = np.setdiff1d(np.arange(len(pool)), np.asarray(labelled, dtype=int))
     covered = np.vstack([pool[list(labelled)], seed]) if len(labelled) else seed
     probs = student.probabilities(pool[unlabelled]) if student is not None else None
-    local = select_round(strategy, round_index, k, pool[unlabelled], covered, probs, rng)
+    local = select_round(strategy, round_index, k, pool[unlabelled], covered, probs, rng, explore)
     return [int(unlabelled[i]) for i in local]
 
 
@@ -118,6 +120,7 @@ class ActiveSettings:
     strategy: Strategy
     student: str
     seed: int = 0
+    explore: float = 0.0
     samples: dict[str, int] = field(default_factory=dict)  # per teacher name
     max_resends: int = 2
     batch: bool = False
@@ -225,13 +228,15 @@ class ActiveRun:
             if len(record["chosen"]) != size:
                 warn(f"{path} holds {len(record['chosen'])} picks (the plan now says {size}): keeping them")
             return record
-        size = min(size, self.settings.budget - len(chosen))
-        rng = np.random.default_rng([self.settings.seed, index])
-        picks = choose_picks(self.settings.strategy, index, size, pool, chosen, seed, student, rng)
+        s = self.settings
+        size = min(size, s.budget - len(chosen))
+        rng = np.random.default_rng([s.seed, index])
+        picks = choose_picks(s.strategy, index, size, pool, chosen, seed, student, rng, s.explore)
         ids = list(position)
         record = {
             "round": index,
-            "strategy": self.settings.strategy,
+            "strategy": s.strategy,
+            "explore": s.explore,
             "student": self.settings.student,
             "selected_by": "quick student" if student is not None else "embeddings only",
             "calls_before": len(chosen),
@@ -299,6 +304,8 @@ def _settings(config: GenerateConfig, teachers: Sequence[Teacher]) -> ActiveSett
         raise ConfigError("--budget must be at least 1 (teacher calls: pool items sent to the teacher)")
     if config.rounds < 1:
         raise ConfigError("--rounds must be at least 1")
+    if not 0.0 <= config.explore <= 1.0:
+        raise ConfigError(f"--explore must be between 0 and 1, got {config.explore}")
     if config.augment:
         raise ConfigError("--augment and --budget do not mix: augmented items would bypass the budget")
     return ActiveSettings(
@@ -307,6 +314,7 @@ def _settings(config: GenerateConfig, teachers: Sequence[Teacher]) -> ActiveSett
         strategy=config.select,
         student=config.select_student,
         seed=config.select_seed,
+        explore=config.explore,
         samples={
             t.name: samples_for(s, config.samples) for s, t in zip(config.teacher, teachers, strict=True)
         },
@@ -342,7 +350,9 @@ def active_plan(config: GenerateConfig, teachers: Sequence[Teacher], sent: list[
     sizes = round_sizes(budget, settings.rounds)
     print(
         f"active selection: {budget} of {len(sent)} items ({budget / max(1, len(sent)):.1%}) in {len(sizes)} "
-        f"rounds of {', '.join(map(str, sizes))} (--select {settings.strategy}; embeddings of "
+        f"rounds of {', '.join(map(str, sizes))} (--select {settings.strategy}"
+        + (f", {settings.explore:.0%} of each later round at random" if settings.explore else "")
+        + f"; embeddings of "
         f"{settings.student}; a quick probe student refitted after each round). The estimate below prices "
         "a random sample of that size."
     )

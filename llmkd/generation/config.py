@@ -179,6 +179,14 @@ class GenerateConfig(ShardFlags, InputColumns):
             "the least sure kept diverse among themselves), diversity (k-center), random."
         },
     )
+    explore: float = field(
+        default=0.0,
+        metadata={
+            "help": "With --budget and --select uncertainty or mix: share of each round after the first drawn "
+            "at random from the pool instead, so the student also sees clear, typical items.",
+            "metavar": "SHARE",
+        },
+    )
     rounds: int = field(
         default=10,
         metadata={"help": "With --budget: rounds of teacher calls (a quick student refit after each)."},

@@ -103,14 +103,21 @@ def select_round(
     covered: np.ndarray,
     probs: np.ndarray | None,
     rng: np.random.Generator,
+    explore: float = 0.0,
 ) -> list[int]:
     """The ``k`` pool rows (indices into ``embeddings``, the items not labelled yet) a round sends.
 
     ``probs`` is the quick student's ``(n, n_labels)`` view of those rows, None when there is no student
     yet (nothing labelled, or a single label seen): uncertainty-based strategies then fall back on k-center
-    (``mix``) or a random draw (``uncertainty``).
+    (``mix``) or a random draw (``uncertainty``). ``explore``: the share of a round the quick student
+    picks for that is drawn at random from the rest instead (``uncertainty`` and ``mix`` only).
     """
     k = min(k, len(embeddings))
+    drawn = round(k * explore) if probs is not None and strategy in ("uncertainty", "mix") else 0
+    if drawn:
+        picked = select_round(strategy, round_index, k - drawn, embeddings, covered, probs, rng)
+        rest = np.setdiff1d(np.arange(len(embeddings)), np.asarray(picked, dtype=int))
+        return picked + sorted(int(i) for i in rng.choice(rest, size=drawn, replace=False))
     if strategy == "random":
         return sorted(int(i) for i in rng.choice(len(embeddings), size=k, replace=False))
     if strategy == "diversity" or (strategy == "mix" and (round_index == 0 or probs is None)):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llmkd.errors import ConfigError
 from llmkd.filter import main as filter_main
 from llmkd.finetune import main as finetune_main
 from llmkd.generate import main
@@ -94,6 +95,25 @@ def test_dry_run_shows_the_plan_and_sends_nothing(
     assert "12 of 30 items (40.0%) in 5 rounds of 3, 3, 2, 2, 2" in out
     assert "items=12 " in out and "calls=12 " in out and "cost_usd~" in out
     assert not run.exists()
+
+
+def test_explore_mixes_random_items_into_later_rounds(
+    tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, run = write_pool(tmp_path / "in.csv"), tmp_path / "run"
+    flags = ["--budget", "12", "--rounds", "3", "--explore", "0.5"]
+    with OpenAIServer() as server:
+        assert main(args_for(data, run, server, tiny_bert_dir, *flags, "--dry-run")) == 0
+        assert "50% of each later round at random" in capsys.readouterr().out
+        assert main(args_for(data, run, server, tiny_bert_dir, *flags)) == 0
+        assert len(sent(server)) == 12
+    rounds = read_rounds(run)
+    assert [r["size"] for r in rounds] == [4, 4, 4] and {r["explore"] for r in rounds} == {0.5}
+    # The quick student's two least-sure items come first, then two drawn from the rest of the pool.
+    margins = rounds[1]["chosen_margins"]
+    assert margins[:2] == sorted(margins[:2]) and max(margins[:2]) <= min(margins[2:]) + 1e-9
+    with pytest.raises(ConfigError, match="--explore must be between 0 and 1"):
+        main(args_for(data, tmp_path / "bad", server, tiny_bert_dir, "--budget", "4", "--explore", "1.5"))
 
 
 def test_gold_seed_counts_as_labelled(tmp_path: Path, tiny_bert_dir: Path) -> None:

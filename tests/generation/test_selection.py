@@ -78,3 +78,31 @@ def test_round_sizes_spend_the_budget_exactly() -> None:
     for budget, rounds in [(10, 3), (7, 7), (5, 9), (1000, 12), (1, 1)]:
         sizes = round_sizes(budget, rounds)
         assert sum(sizes) == budget and max(sizes) - min(sizes) <= 1 and all(s > 0 for s in sizes)
+
+
+def test_explore_draws_part_of_a_round_at_random() -> None:
+    points, _ = clusters(per=10)
+    probs = np.tile([0.9, 0.1], (len(points), 1))
+    probs[[3, 17, 25]] = [0.5, 0.5]
+    picks = select_round(
+        "uncertainty", 2, 6, points, points[:0], probs, np.random.default_rng(0), explore=0.5
+    )
+    assert picks[:3] == [3, 17, 25]  # the student's three, then three drawn from the rest
+    assert len(set(picks)) == 6 and not {3, 17, 25} & set(picks[3:])
+    draws = {
+        tuple(select_round("uncertainty", 2, 6, points, points[:0], probs, np.random.default_rng(s), 0.5)[3:])
+        for s in range(5)
+    }
+    assert len(draws) > 1
+    # Before a student exists, and for random/diversity, explore changes nothing.
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    assert select_round("mix", 0, 4, points, points[:0], None, rng_a, 0.5) == select_round(
+        "mix", 0, 4, points, points[:0], None, rng_b
+    )
+    assert select_round("uncertainty", 2, 6, points, points[:0], probs, np.random.default_rng(0), 0.0)[
+        :3
+    ] == [
+        3,
+        17,
+        25,
+    ]

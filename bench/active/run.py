@@ -171,7 +171,7 @@ def curve(
             picks.append(new)
         targets = [pool_rows[i]["teacher"] for i in chosen]
         student = ProbeStudent.fit(pool[chosen], targets, labels) if len(set(targets)) > 1 else None
-        point = {"calls": len(chosen), "share": len(chosen) / len(pool_rows)}
+        point: dict[str, Any] = {"calls": len(chosen), "share": len(chosen) / len(pool_rows)}
         for part, (rows, vectors) in evals.items():
             point[part] = accuracy(student, vectors, rows) if student is not None else None
         points.append(point)

@@ -8,6 +8,7 @@ the next round sends the items it is least sure of. ``--select`` (see :mod:`llmk
 smallest margins), ``mix`` (round 0 diverse by k-center on the embeddings, away from the seed; then the least
 sure kept diverse by k-center among themselves), ``diversity`` (k-center every round), ``random``. On the
 dev splits of ``bench/active`` plain ``uncertainty`` beat ``mix``: k-center starts from outlying texts.
+``--explore SHARE`` draws that share of each round the quick student picks at random instead.
 
 The budget counts pool items sent to the teacher (each item costs ``teachers x samples`` requests); the
 gold seed's audit calls are not counted. Everything lives in ``RUN/active/``: ``embeddings.npy`` (the pool's

@@ -182,8 +182,8 @@ class GenerateConfig(ShardFlags, InputColumns):
     explore: float = field(
         default=0.0,
         metadata={
-            "help": "With --budget and --select uncertainty or mix: share of each round after the first drawn "
-            "at random from the pool instead, so the student also sees clear, typical items.",
+            "help": "With --budget and --select uncertainty or mix: share of each round picked by the quick "
+            "student that is drawn at random from the rest of the pool instead (clear, typical items too).",
             "metavar": "SHARE",
         },
     )

@@ -466,7 +466,8 @@ def finetune_report(args: argparse.Namespace) -> None:
                 f"| {chosen['uncertainty'][0]['calls']} ({share:.0%}) | "
                 + " | ".join(
                     f"{acc[st].mean():.3f}"
-                    + (f" ± {acc[st].std():.3f}" if len(acc[st]) > 1 else " (one seed)")
+                    + (f" ± {acc[st].std():.3f}" if len(acc[st]) > 1 else "")
+                    + (f" ({len(acc[st])} of {len(runs)} seeds)" if len(acc[st]) < len(runs) else "")
                     + f" (F1 {f1[st].mean():.3f})"
                     for st in acc
                 )

@@ -238,7 +238,7 @@ class ActiveRun:
             "round": index,
             "strategy": s.strategy,
             "explore": s.explore,
-            "student": self.settings.student,
+            "student": s.student,
             "selected_by": "quick student" if student is not None else "embeddings only",
             "calls_before": len(chosen),
             "size": len(picks),
@@ -349,11 +349,12 @@ def active_plan(config: GenerateConfig, teachers: Sequence[Teacher], sent: list[
     settings = _settings(config, teachers)
     budget = min(settings.budget, len(sent))
     sizes = round_sizes(budget, settings.rounds)
+    explore = (
+        f", {settings.explore:.0%} of each round the probe picks drawn at random" if settings.explore else ""
+    )
     print(
         f"active selection: {budget} of {len(sent)} items ({budget / max(1, len(sent)):.1%}) in {len(sizes)} "
-        f"rounds of {', '.join(map(str, sizes))} (--select {settings.strategy}"
-        + (f", {settings.explore:.0%} of each later round at random" if settings.explore else "")
-        + f"; embeddings of "
+        f"rounds of {', '.join(map(str, sizes))} (--select {settings.strategy}{explore}; embeddings of "
         f"{settings.student}; a quick probe student refitted after each round). The estimate below prices "
         "a random sample of that size."
     )

@@ -104,7 +104,7 @@ def test_explore_mixes_random_items_into_later_rounds(
     flags = ["--budget", "12", "--rounds", "3", "--explore", "0.5"]
     with OpenAIServer() as server:
         assert main(args_for(data, run, server, tiny_bert_dir, *flags, "--dry-run")) == 0
-        assert "50% of each later round at random" in capsys.readouterr().out
+        assert "50% of each round the probe picks drawn at random" in capsys.readouterr().out
         assert main(args_for(data, run, server, tiny_bert_dir, *flags)) == 0
         assert len(sent(server)) == 12
     rounds = read_rounds(run)

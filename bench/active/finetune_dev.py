@@ -18,11 +18,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from run import DATA, FINETUNE_SETTINGS, RESULTS, SETTINGS, environment, generate_run
+from run import DATA, FINETUNE_SETTINGS, RESULTS, SETTINGS, environment, pipeline
 
-from llmkd.evaluate import main as evaluate_main
-from llmkd.filter import main as filter_main
-from llmkd.finetune import main as finetune_main
 from llmkd.generation.selection import STRATEGIES
 from llmkd.run.files import read_jsonl, write_json
 
@@ -40,11 +37,7 @@ def point(args: argparse.Namespace) -> None:
     if path.is_file():
         return
     start = time.perf_counter()
-    run = generate_run(args.setting, args.strategy, args.seed, args.share, args.explore)
-    filter_main(["--run", str(run), "--no-progress"])
-    finetune_main(["--run", str(run)])
-    evaluate_main(["--run", str(run), "--gold", str(DATA / f"{args.setting}_dev.jsonl"), "--no-plots"])
-    result = json.loads((run / "eval.json").read_text())
+    run, result = pipeline(args.setting, args.strategy, args.seed, args.share, "dev", args.explore)
     predicted = Counter(r.get("student") for r in read_jsonl(run / "predictions.jsonl"))
     taught = Counter(r.get("label") for r in read_jsonl(run / "filtered.jsonl"))
     write_json(

@@ -35,6 +35,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -295,15 +296,32 @@ def crosscheck(args: argparse.Namespace) -> None:
         write_json(run / "crosscheck.json", {"identical_rounds": same})
 
 
-def finetune(args: argparse.Namespace) -> None:
-    """The real default student (``llmkd finetune``, MiniLM) at ``--shares`` (10% and 30%) of the calls,
-    active (the default ``uncertainty``) and random, and at 100% (selection seed N: finetune's default
-    ``--seed`` + N);
-    each scored on the test split by ``llmkd evaluate`` -> results/finetune-*.json."""
+def pipeline(
+    setting: str,
+    strategy: str,
+    seed: int,
+    share: float,
+    part: str,
+    explore: float = 0.0,
+    tune: Sequence[str] = (),
+) -> tuple[Path, dict[str, Any]]:
+    """``generate_run``, then ``llmkd filter``, ``llmkd finetune`` (defaults plus ``tune``) and ``llmkd evaluate``
+    against ``SETTING_PART.jsonl``; returns the run folder and its eval.json."""
     from llmkd.evaluate import main as evaluate_main
     from llmkd.filter import main as filter_main
     from llmkd.finetune import main as finetune_main
 
+    run = generate_run(setting, strategy, seed, share, explore)
+    filter_main(["--run", str(run), "--no-progress"])
+    finetune_main(["--run", str(run), *tune])
+    evaluate_main(["--run", str(run), "--gold", str(DATA / f"{setting}_{part}.jsonl"), "--no-plots"])
+    return run, json.loads((run / "eval.json").read_text())
+
+
+def finetune(args: argparse.Namespace) -> None:
+    """The real default student (``llmkd finetune``, MiniLM) at ``--shares`` (10% and 30%) of the calls,
+    active (the default ``uncertainty``) and random, and at 100% (selection seed N: finetune's default
+    ``--seed`` + N); each scored on the test split by ``llmkd evaluate`` -> results/finetune-*.json."""
     plan = [(strategy, share) for share in args.shares for strategy in ("uncertainty", "random")]
     plan.append(("all", 1.0))  # every teacher label: the selection seed N picks finetune's --seed default + N
     out_path = RESULTS / f"finetune-{args.setting}-s{args.seed}.json"
@@ -312,14 +330,8 @@ def finetune(args: argparse.Namespace) -> None:
         if any(p["strategy"] == strategy and p["share"] == share for p in done["points"]):
             continue
         start = time.perf_counter()
-        run = generate_run(args.setting, strategy, args.seed, share)
-        filter_main(["--run", str(run), "--no-progress"])
-        finetune_main(
-            ["--run", str(run)]
-            + (["--seed", str(FinetuneConfig.seed + args.seed)] if strategy == "all" else [])
-        )
-        evaluate_main(["--run", str(run), "--gold", str(DATA / f"{args.setting}_test.jsonl"), "--no-plots"])
-        result = json.loads((run / "eval.json").read_text())
+        tune = ["--seed", str(FinetuneConfig.seed + args.seed)] if strategy == "all" else []
+        run, result = pipeline(args.setting, strategy, args.seed, share, "test", tune=tune)
         labelled = sum(1 for _ in (run / "labels.jsonl").open())
         done["points"].append(
             {

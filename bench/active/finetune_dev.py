@@ -86,7 +86,10 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.3, help="budget as a share of the pool")
     parser.add_argument("--seed", type=int, default=0, help="generate --select-seed")
     args = parser.parse_args()
-    point(args) if args.command == "point" else summary(args)
+    if args.command == "point":
+        point(args)
+    else:
+        summary(args)
 
 
 if __name__ == "__main__":
